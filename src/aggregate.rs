@@ -1,0 +1,387 @@
+//! Turns replication results into the run's summary: estimates with confidence intervals
+//! across replications, pooled histograms, averaged time series, the SLO verdict and the
+//! diagnosis of the binding bottleneck.
+
+use hdrhistogram::Histogram;
+
+use crate::config::{AutoscalerSpec, Experiment};
+use crate::metrics::{BREAKDOWN_NAMES, SEGMENTS, latency_histogram};
+use crate::results::*;
+use crate::stats::Estimate;
+use crate::system::ReplicationResult;
+use crate::system::autoscaler;
+use crate::system::cost::COST_NAMES;
+
+/// Percentiles reported for every latency metric.
+const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+
+/// Fewest tail samples per replication behind a percentile before it is flagged.
+const MIN_TAIL_SAMPLES: f64 = 10.0;
+
+fn estimate(values: impl Iterator<Item = f64>) -> Estimate {
+    let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return Estimate {
+            value: f64::NAN,
+            ci95: [f64::NAN, f64::NAN],
+        };
+    }
+    Estimate::from_replications(&v)
+}
+
+fn seconds(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
+
+fn latency_summary(hists: &[&Histogram<u64>]) -> LatencySummary {
+    let with_data: Vec<&&Histogram<u64>> = hists.iter().filter(|h| !h.is_empty()).collect();
+    let n: u64 = hists.iter().map(|h| h.len()).sum();
+    let q = |p: f64| estimate(with_data.iter().map(|h| seconds(h.value_at_quantile(p))));
+    let fewest = with_data.iter().map(|h| h.len()).min().unwrap_or(0) as f64;
+    let warning = QUANTILES
+        .iter()
+        .rev()
+        .find(|p| fewest * (1.0 - **p) < MIN_TAIL_SAMPLES)
+        .map(|p| {
+            format!(
+                "p{:.0} and above rest on fewer than {MIN_TAIL_SAMPLES:.0} tail samples per replication ({fewest:.0} samples in the smallest replication): run longer or add replications",
+                p * 100.0
+            )
+        });
+    LatencySummary {
+        n,
+        mean: estimate(with_data.iter().map(|h| h.mean() / 1e6)),
+        p50: q(0.5),
+        p90: q(0.9),
+        p95: q(0.95),
+        p99: q(0.99),
+        max: estimate(with_data.iter().map(|h| seconds(h.max()))),
+        warning: if n == 0 {
+            Some("no samples".into())
+        } else {
+            warning
+        },
+    }
+}
+
+fn pooled(hists: impl Iterator<Item = Histogram<u64>>) -> Histogram<u64> {
+    let mut all = latency_histogram();
+    for h in hists {
+        all.add(&h).expect("histograms share bounds");
+    }
+    all
+}
+
+fn histogram_rows(metric: &str, h: &Histogram<u64>) -> Vec<HistogramRow> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    // Log-spaced bucket edges from 1 ms, 5 % apart, up to the largest sample.
+    let top = h.highest_equivalent(h.max());
+    let mut edges = Vec::new();
+    let mut edge = 1_000.0f64;
+    loop {
+        edges.push(edge.round() as u64);
+        if edge.round() as u64 >= top {
+            break;
+        }
+        edge *= 1.05;
+    }
+    let mut counts = vec![0u64; edges.len()];
+    for v in h.iter_recorded() {
+        let k = edges.partition_point(|e| *e < v.value_iterated_to());
+        counts[k.min(edges.len() - 1)] += v.count_at_value();
+    }
+    let total = h.len() as f64;
+    let mut cumulative = 0u64;
+    edges
+        .iter()
+        .zip(counts)
+        .map(|(e, count)| {
+            cumulative += count;
+            HistogramRow {
+                metric: metric.to_string(),
+                upper_s: seconds(*e),
+                count,
+                cdf: cumulative as f64 / total,
+            }
+        })
+        .collect()
+}
+
+fn average_series(reps: &[ReplicationResult]) -> Vec<TimeSeriesRow> {
+    let len = reps.iter().map(|r| r.timeseries.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let rows: Vec<&TimeSeriesRow> = reps.iter().map(|r| &r.timeseries[i]).collect();
+            let mean = |f: fn(&TimeSeriesRow) -> f64| {
+                let v: Vec<f64> = rows
+                    .iter()
+                    .map(|r| f(r))
+                    .filter(|x| x.is_finite())
+                    .collect();
+                if v.is_empty() {
+                    f64::NAN
+                } else {
+                    v.iter().sum::<f64>() / v.len() as f64
+                }
+            };
+            TimeSeriesRow {
+                time_s: rows[0].time_s,
+                users: mean(|r| r.users),
+                instances_ready: mean(|r| r.instances_ready),
+                instances_starting: mean(|r| r.instances_starting),
+                cpu_utilization: mean(|r| r.cpu_utilization),
+                in_flight: mean(|r| r.in_flight),
+                pending: mean(|r| r.pending),
+                llm_in_flight: mean(|r| r.llm_in_flight),
+                turns_per_s: mean(|r| r.turns_per_s),
+                turn_latency_mean_s: mean(|r| r.turn_latency_mean_s),
+                errors_per_s: mean(|r| r.errors_per_s),
+            }
+        })
+        .collect()
+}
+
+fn load_curve(reps: &[ReplicationResult], series: &[TimeSeriesRow], warmup: f64) -> Vec<LoadPoint> {
+    let Some(first) = reps.first() else {
+        return Vec::new();
+    };
+    let len = first.recorder.segment_length;
+    (0..SEGMENTS)
+        .map(|k| {
+            let from = warmup + len * k as f64;
+            let to = from + len;
+            let rows: Vec<&TimeSeriesRow> = series
+                .iter()
+                .filter(|r| r.time_s >= from - 1e-9 && r.time_s < to - 1e-9)
+                .collect();
+            let avg = |f: fn(&TimeSeriesRow) -> f64| {
+                if rows.is_empty() {
+                    f64::NAN
+                } else {
+                    rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
+                }
+            };
+            LoadPoint {
+                from_s: from,
+                to_s: to,
+                users: avg(|r| r.users),
+                instances: avg(|r| r.instances_ready + r.instances_starting),
+                turns: reps.iter().map(|r| r.recorder.segment_turns[k].len()).sum(),
+                turn_p95: estimate(
+                    reps.iter()
+                        .filter(|r| !r.recorder.segment_turns[k].is_empty())
+                        .map(|r| seconds(r.recorder.segment_turns[k].value_at_quantile(0.95))),
+                ),
+                error_rate: estimate(reps.iter().map(|r| {
+                    ratio(
+                        r.recorder.segment_errors[k] as f64,
+                        r.recorder.segment_finished[k] as f64,
+                    )
+                })),
+            }
+        })
+        .collect()
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+/// Builds the run's output from its replications.
+pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> RunOutput {
+    let turn = latency_summary(&reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>());
+    let start = latency_summary(&reps.iter().map(|r| &r.recorder.start).collect::<Vec<_>>());
+    let breakdown: Vec<BreakdownRow> = BREAKDOWN_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| BreakdownRow {
+            component: name.to_string(),
+            mean: estimate(
+                reps.iter()
+                    .map(|r| ratio(r.recorder.breakdown_sum[i], r.recorder.turns_ok as f64)),
+            ),
+            p95: estimate(
+                reps.iter()
+                    .filter(|r| r.recorder.turns_ok > 0)
+                    .map(|r| r.recorder.component_quantile(i, 0.95)),
+            ),
+        })
+        .collect();
+    let mut errors = ErrorCounts::default();
+    for r in reps {
+        let e = &r.recorder.errors;
+        errors.no_instance += e.no_instance;
+        errors.llm_quota += e.llm_quota;
+        errors.timeout += e.timeout;
+        errors.instance_crash += e.instance_crash;
+        errors.rate_limited += e.rate_limited;
+    }
+    let per_rep = |f: &dyn Fn(&ReplicationResult) -> f64| estimate(reps.iter().map(f));
+    let error_rate =
+        per_rep(&|r| ratio(r.recorder.errors.total() as f64, r.recorder.finished as f64));
+    let error_rate_excluding_rate_limits = per_rep(&|r| {
+        let e = &r.recorder.errors;
+        ratio(
+            (e.total() - e.rate_limited) as f64,
+            r.recorder.finished as f64,
+        )
+    });
+    let day = |r: &ReplicationResult, x: f64| x * 86_400.0 / r.window;
+    let total_cost_per_day = per_rep(&|r| day(r, r.cost.total()));
+    let breakdown_cost: Vec<CostRow> = COST_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let per_day = per_rep(&|r| day(r, r.cost.components()[i]));
+            CostRow {
+                component: name.to_string(),
+                share: ratio(per_day.value, total_cost_per_day.value),
+                per_day,
+            }
+        })
+        .collect();
+    let any_turns = reps.iter().any(|r| r.recorder.turns_ok > 0);
+    let any_sessions = reps.iter().any(|r| r.recorder.sessions_started > 0);
+    let l = reps
+        .iter()
+        .map(|r| (r.integrals.in_flight + r.integrals.pending) / r.window)
+        .sum::<f64>()
+        / reps.len() as f64;
+    let lambda_w = reps
+        .iter()
+        .map(|r| r.recorder.time_in_system / r.window)
+        .sum::<f64>()
+        / reps.len() as f64;
+    let mut summary = Summary {
+        capsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        experiment: e.name.clone(),
+        seed: e.seed,
+        replications: reps.len() as u32,
+        horizon_s: e.horizon.0,
+        warmup_s: warmup,
+        turn_latency_s: turn,
+        session_start_latency_s: start,
+        latency_breakdown_s: breakdown,
+        errors,
+        error_rate,
+        error_rate_excluding_rate_limits,
+        requests: reps.iter().map(|r| r.recorder.finished).sum(),
+        turn_throughput_per_s: per_rep(&|r| r.recorder.turns_ok as f64 / r.window),
+        instances: InstanceSummary {
+            mean: per_rep(&|r| (r.integrals.ready + r.integrals.starting) / r.window),
+            max: per_rep(&|r| f64::from(r.max_instances)),
+            cold_starts: reps.iter().map(|r| r.recorder.cold_starts).sum(),
+        },
+        cpu_utilization: CpuSummary {
+            mean: per_rep(&|r| ratio(r.integrals.busy_vcpus, r.integrals.capacity_vcpus)),
+        },
+        concurrency: ConcurrencySummary {
+            mean_in_flight: per_rep(&|r| r.integrals.in_flight / r.window),
+            mean_pending: per_rep(&|r| r.integrals.pending / r.window),
+            turn_wait_probability: per_rep(&|r| r.recorder.component_share_nonzero(0)),
+        },
+        llm: LlmSummary {
+            calls_per_turn: per_rep(&|r| {
+                ratio(r.recorder.turn_llm_calls as f64, r.recorder.turns_ok as f64)
+            }),
+            input_tokens_per_turn: per_rep(&|r| {
+                ratio(
+                    r.recorder.turn_input_tokens as f64,
+                    r.recorder.turns_ok as f64,
+                )
+            }),
+            output_tokens_per_turn: per_rep(&|r| {
+                ratio(
+                    r.recorder.turn_output_tokens as f64,
+                    r.recorder.turns_ok as f64,
+                )
+            }),
+            quota_rejections: reps.iter().map(|r| r.recorder.quota_rejections).sum(),
+        },
+        cost_usd: CostSummary {
+            per_turn: any_turns
+                .then(|| per_rep(&|r| ratio(r.cost.total(), r.recorder.turns_ok as f64))),
+            per_session: any_sessions
+                .then(|| per_rep(&|r| ratio(r.cost.total(), r.recorder.sessions_started as f64))),
+            per_day: total_cost_per_day,
+            breakdown: breakdown_cost,
+        },
+        littles_law: LittlesLaw {
+            l,
+            lambda_w,
+            relative_error: ratio((l - lambda_w).abs(), l),
+        },
+        load_curve: Vec::new(),
+        slo: SloVerdict {
+            met: true,
+            checks: Vec::new(),
+            bottleneck: String::new(),
+            explanation: String::new(),
+            capacity_users: None,
+            first_miss_users: None,
+        },
+        events: reps.iter().map(|r| r.events).sum(),
+    };
+    let timeseries = average_series(reps);
+    summary.load_curve = load_curve(reps, &timeseries, warmup);
+    summary.slo = crate::verdict::judge(e, &summary);
+    let histogram = [
+        ("turn", pooled(reps.iter().map(|r| r.recorder.turn.clone()))),
+        (
+            "session_start",
+            pooled(reps.iter().map(|r| r.recorder.start.clone())),
+        ),
+    ]
+    .iter()
+    .flat_map(|(name, h)| histogram_rows(name, h))
+    .collect();
+    let scaling = ScalingLines {
+        policy: match &e.platform.autoscaler {
+            AutoscalerSpec::Fixed => "fixed".into(),
+            AutoscalerSpec::Threshold(_) => "threshold".into(),
+            AutoscalerSpec::CloudRun(_) => "cloud_run".into(),
+        },
+        cpu: autoscaler::build(&e.platform.autoscaler)
+            .map(|p| p.cpu_lines())
+            .unwrap_or_default(),
+        max_instances: e.platform.max_instances,
+    };
+    RunOutput {
+        summary,
+        timeseries,
+        histogram,
+        scaling,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::record_seconds;
+
+    #[test]
+    fn histogram_rows_cover_every_sample_once() {
+        let mut h = latency_histogram();
+        for ms in [0.5, 2.0, 2.0, 40.0, 900.0, 12_000.0] {
+            record_seconds(&mut h, ms / 1000.0);
+        }
+        let rows = histogram_rows("turn", &h);
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 6);
+        assert_eq!(rows.last().map(|r| r.cdf), Some(1.0));
+        assert!(rows.windows(2).all(|w| w[0].upper_s < w[1].upper_s));
+    }
+
+    #[test]
+    fn latency_summary_flags_thin_tails() {
+        let mut h = latency_histogram();
+        for i in 1..=200 {
+            record_seconds(&mut h, f64::from(i) / 100.0);
+        }
+        let s = latency_summary(&[&h, &h]);
+        assert_eq!(s.n, 400);
+        assert!((s.p50.value - 1.0).abs() < 0.01);
+        assert!(s.warning.as_deref().is_some_and(|w| w.contains("p99")));
+    }
+}

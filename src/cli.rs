@@ -1,0 +1,118 @@
+//! Command-line interface (clap). Commands only parse arguments and call the library.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::runner::{self, Overrides};
+use crate::units::parse_duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    version,
+    about = "capsim: capacity simulation for LLM multi-agent apps on serverless platforms",
+    after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/phase2.yaml --replications 10 --seed 7 --out /tmp/p2\n  sim check experiments/phase2.yaml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate an experiment: print a summary, write summary.json, CSVs and PNG charts.
+    #[command(
+        after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/daily-cost.yaml --horizon 2h --replications 3\n  sim run experiments/phase1.yaml --json > phase1.json\n\nOutputs go to plots/<experiment name>/ unless --out says otherwise; a finished folder is replaced only once the new one is complete."
+    )]
+    Run {
+        /// Experiment file (YAML).
+        file: PathBuf,
+        /// Output folder (default: plots/<experiment name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Master seed (overrides the file).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replications (overrides the file).
+        #[arg(long)]
+        replications: Option<u32>,
+        /// Simulated time per replication, e.g. 30m or 2h (overrides the file).
+        #[arg(long, value_parser = parse_duration)]
+        horizon: Option<f64>,
+        /// Print summary.json to stdout instead of the text summary.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate an experiment file and print the fully resolved model with each setting's source.
+    #[command(after_help = "Example:\n  sim check experiments/phase2.yaml")]
+    Check {
+        /// Experiment file (YAML).
+        file: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            file,
+            out,
+            seed,
+            replications,
+            horizon,
+            json,
+            quiet,
+        } => {
+            let all = config::load_all(&file)?;
+            let overrides = Overrides {
+                seed,
+                replications,
+                horizon,
+            };
+            let several = all.len() > 1;
+            for loaded in all {
+                let mut e = loaded.experiment;
+                runner::apply(&mut e, &overrides)?;
+                let output = runner::run(&e, !quiet && !json)?;
+                let dir = match &out {
+                    Some(d) if several => d.join(&e.name),
+                    Some(d) => d.clone(),
+                    None => Path::new("plots").join(&e.name),
+                };
+                let files = crate::report::write_outputs(&output, &dir)
+                    .with_context(|| format!("writing results to {}", dir.display()))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&output.summary)?);
+                } else {
+                    print!("{}", crate::report::render_terminal(&output));
+                    println!("Wrote {} files to {}/\n", files.len(), dir.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Check { file } => {
+            let all = config::load_all(&file)?;
+            for loaded in &all {
+                println!("# ---- experiment `{}` ----", loaded.experiment.name);
+                print!("{}", config::to_yaml(&loaded.experiment)?);
+                println!("\n# Source of each setting:");
+                for (field, source) in &loaded.provenance {
+                    println!("#   {field}: {}", source.display());
+                }
+            }
+            println!(
+                "# {} is valid ({} experiment(s)).",
+                file.display(),
+                all.len()
+            );
+            Ok(())
+        }
+    }
+}

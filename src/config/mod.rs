@@ -1,0 +1,361 @@
+//! Loading experiment files: `extends` resolution, deep merge, typed parsing and validation.
+//!
+//! An experiment file may name parent files in `extends` (a path or a list, relative to the
+//! file). Parents are merged in order, then the file itself on top: mappings merge key by key,
+//! anything else (scalars, lists) is replaced; `null` removes an inherited key. The merged tree
+//! is parsed into [`Experiment`] with unknown fields rejected, then checked by [`validate`].
+//! Every error names the file, the field and, where it can be found, the line.
+//!
+//! One exception to key-by-key merging: a one-key mapping over a one-key mapping with another
+//! key replaces it, so a child can switch a distribution family or a policy
+//! (`lognormal:` → `uniform:`) without nulling the parent's choice first.
+
+mod error;
+mod model;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+pub use error::ConfigError;
+pub use model::*;
+
+/// An experiment with where each of its settings came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The resolved, validated experiment.
+    pub experiment: Experiment,
+    /// Dotted field path of every leaf setting, mapped to the file that set it.
+    pub provenance: BTreeMap<String, PathBuf>,
+}
+
+/// The resolved experiment as YAML, in the same form the files use (what `sim check` prints).
+pub fn to_yaml(e: &Experiment) -> Result<String, ConfigError> {
+    let fail = |m: String| ConfigError::Field {
+        file: PathBuf::from(&e.name),
+        line: None,
+        field: "(top level)".into(),
+        message: m,
+    };
+    let json = serde_json::to_value(e).map_err(|x| fail(x.to_string()))?;
+    serde_yaml::to_string(&json).map_err(|x| fail(x.to_string()))
+}
+
+/// Reads, merges, parses and validates an experiment file that has no `variants`.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let mut all = load_all(path)?;
+    if all.len() != 1 {
+        return Err(ConfigError::Field {
+            file: path.to_path_buf(),
+            line: find_line(path, "variants"),
+            field: "variants".into(),
+            message: "this command takes a single experiment; the file defines variants".into(),
+        });
+    }
+    Ok(all.remove(0))
+}
+
+/// Reads an experiment file and returns one experiment per variant (or the file's own
+/// experiment when it has no `variants`). Each variant is a named overlay merged onto the
+/// file, like one more level of `extends`; its experiment is named `<name>-<variant>`.
+pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
+    let mut provenance = BTreeMap::new();
+    let mut chain = Vec::new();
+    let mut merged = load_merged(path, &mut provenance, &mut chain, 0)?;
+    let variants = match &mut merged {
+        Value::Mapping(m) => {
+            m.remove("extends");
+            m.remove("variants")
+        }
+        _ => None,
+    };
+    let Some(variants) = variants else {
+        return Ok(vec![parse(merged, provenance, &chain, path)?]);
+    };
+    let bad = |message: &str| ConfigError::Field {
+        file: path.to_path_buf(),
+        line: find_line(path, "variants"),
+        field: "variants".into(),
+        message: message.into(),
+    };
+    let Value::Sequence(list) = variants else {
+        return Err(bad(
+            "`variants` takes a list of overlays, each with a `name`",
+        ));
+    };
+    if list.is_empty() {
+        return Err(bad("`variants` needs at least one entry"));
+    }
+    let base_name = merged
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    list.into_iter()
+        .map(|overlay| {
+            let Value::Mapping(mut overlay) = overlay else {
+                return Err(bad("each variant is a mapping with a `name`"));
+            };
+            let variant = match overlay.remove("name") {
+                Some(Value::String(s)) => s,
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Err(bad("each variant needs a `name`")),
+            };
+            let mut value = merged.clone();
+            merge(&mut value, Value::Mapping(overlay));
+            if let Value::Mapping(m) = &mut value {
+                m.insert("name".into(), format!("{base_name}-{variant}").into());
+            }
+            parse(value, provenance.clone(), &chain, path)
+        })
+        .collect()
+}
+
+fn parse(
+    value: Value,
+    provenance: BTreeMap<String, PathBuf>,
+    chain: &[PathBuf],
+    path: &Path,
+) -> Result<Loaded, ConfigError> {
+    // serde_yaml reads enums only from `!tags`; going through JSON's data model accepts the
+    // one-key-map form (`autoscaler: {cloud_run: {...}}`) that the files use.
+    let json = serde_json::to_value(&value).map_err(|e| ConfigError::Field {
+        file: path.to_path_buf(),
+        line: None,
+        field: "(top level)".into(),
+        message: format!("unsupported YAML construct: {e}"),
+    })?;
+    let experiment: Experiment = serde_path_to_error::deserialize(json).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.inner().to_string();
+        locate(&field, &provenance, chain, path, message)
+    })?;
+    validate::validate(&experiment)
+        .map_err(|(field, message)| locate(&field, &provenance, chain, path, message))?;
+    Ok(Loaded {
+        experiment,
+        provenance,
+    })
+}
+
+/// Builds an error for `field`, pointing at the file (and line) that set it.
+fn locate(
+    field: &str,
+    provenance: &BTreeMap<String, PathBuf>,
+    chain: &[PathBuf],
+    root: &Path,
+    message: String,
+) -> ConfigError {
+    let file = provenance
+        .iter()
+        .filter(|(k, _)| field.is_empty() || *k == field || k.starts_with(&format!("{field}.")))
+        .map(|(_, f)| f.clone())
+        .next()
+        .or_else(|| {
+            // A missing field: blame the deepest existing parent's file, else the root file.
+            let mut parent = field.to_string();
+            while let Some(i) = parent.rfind('.') {
+                parent.truncate(i);
+                if let Some((_, f)) = provenance
+                    .iter()
+                    .find(|(k, _)| k.starts_with(&format!("{parent}.")))
+                {
+                    return Some(f.clone());
+                }
+            }
+            None
+        })
+        .unwrap_or_else(|| root.to_path_buf());
+    let line = find_line(&file, field).or_else(|| {
+        chain
+            .iter()
+            .find_map(|f| find_line(f, field).filter(|_| *f == file))
+    });
+    ConfigError::Field {
+        file,
+        line,
+        field: if field.is_empty() || field == "." {
+            "(top level)".into()
+        } else {
+            field.into()
+        },
+        message,
+    }
+}
+
+/// Finds the line of the deepest key of `field` that appears in `file`, following the path's
+/// keys in order through the text (good enough for block-style YAML).
+fn find_line(file: &Path, field: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let keys: Vec<&str> = field
+        .split('.')
+        .filter(|k| !k.is_empty() && k.parse::<usize>().is_err() && !k.starts_with('['))
+        .map(|k| k.split('[').next().unwrap_or(k))
+        .collect();
+    let mut best = None;
+    let mut start = 0;
+    let lines: Vec<&str> = text.lines().collect();
+    for key in keys {
+        let found = lines.iter().enumerate().skip(start).find(|(_, l)| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.starts_with(&format!("{key}:"))
+                || l.contains(&format!("{{{key}:"))
+                || l.contains(&format!(" {key}:"))
+        });
+        match found {
+            Some((i, _)) => {
+                best = Some(i + 1);
+                start = i + 1;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+fn load_merged(
+    path: &Path,
+    provenance: &mut BTreeMap<String, PathBuf>,
+    chain: &mut Vec<PathBuf>,
+    depth: usize,
+) -> Result<Value, ConfigError> {
+    if depth > 16 {
+        return Err(ConfigError::Io {
+            file: path.to_path_buf(),
+            message: "`extends` nests deeper than 16 files (a cycle?)".into(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let own: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        file: path.to_path_buf(),
+        line: e.location().map(|l| l.line()),
+        message: e.to_string(),
+    })?;
+    let Value::Mapping(own) = own else {
+        return Err(ConfigError::Field {
+            file: path.to_path_buf(),
+            line: Some(1),
+            field: "(top level)".into(),
+            message: "an experiment or model file must be a mapping of fields".into(),
+        });
+    };
+    chain.push(path.to_path_buf());
+    let parents: Vec<String> = match own.get("extends") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ConfigError::Field {
+                file: path.to_path_buf(),
+                line: find_line(path, "extends"),
+                field: "extends".into(),
+                message: "`extends` takes a path or a list of paths".into(),
+            })?,
+        Some(_) => {
+            return Err(ConfigError::Field {
+                file: path.to_path_buf(),
+                line: find_line(path, "extends"),
+                field: "extends".into(),
+                message: "`extends` takes a path or a list of paths".into(),
+            });
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut merged = Value::Mapping(Mapping::new());
+    for parent in parents {
+        let parent_value = load_merged(&dir.join(&parent), provenance, chain, depth + 1)?;
+        merge(&mut merged, parent_value);
+    }
+    record_provenance(&Value::Mapping(own.clone()), "", path, provenance);
+    merge(&mut merged, Value::Mapping(own));
+    Ok(merged)
+}
+
+/// Deep-merges `top` onto `base`: mappings key by key, everything else replaced, null deletes.
+fn merge(base: &mut Value, top: Value) {
+    match (base, top) {
+        (Value::Mapping(b), Value::Mapping(t)) => {
+            for (k, v) in t {
+                if v.is_null() {
+                    b.remove(&k);
+                    continue;
+                }
+                match b.get_mut(&k) {
+                    Some(existing)
+                        if existing.is_mapping()
+                            && v.is_mapping()
+                            && !switches_variant(existing, &v) =>
+                    {
+                        merge(existing, v)
+                    }
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, t) => *b = t,
+    }
+}
+
+/// A one-key mapping replacing a one-key mapping with a different key is a switch of variant
+/// (`lognormal:` to `uniform:`, `threshold:` to `cloud_run:`), not an addition: replace it.
+fn switches_variant(base: &Value, top: &Value) -> bool {
+    match (base, top) {
+        (Value::Mapping(b), Value::Mapping(t)) => {
+            b.len() == 1 && t.len() == 1 && b.keys().next() != t.keys().next()
+        }
+        _ => false,
+    }
+}
+
+fn record_provenance(
+    value: &Value,
+    prefix: &str,
+    file: &Path,
+    provenance: &mut BTreeMap<String, PathBuf>,
+) {
+    match value {
+        Value::Mapping(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let key = match k {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                if prefix.is_empty() && key == "extends" {
+                    continue;
+                }
+                let path = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                if v.is_mapping() {
+                    // A child replacing or extending a section overrides everything below it
+                    // that it sets; keys it leaves alone keep their parent's source.
+                    record_provenance(v, &path, file, provenance);
+                } else {
+                    let below = format!("{path}.");
+                    provenance.retain(|k, _| !k.starts_with(&below));
+                    provenance.insert(path, file.to_path_buf());
+                }
+            }
+        }
+        _ => {
+            provenance.insert(prefix.to_string(), file.to_path_buf());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

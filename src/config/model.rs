@@ -1,0 +1,641 @@
+//! The experiment schema: serde types for experiment and model files.
+//!
+//! Every field a model needs is spelled out in a file under `models/` (with its source);
+//! code holds no default prices, latencies or limits. Optional features (rate limits,
+//! compaction, agent cache, quotas) are simply absent when a file does not mention them.
+//! Unknown fields are rejected everywhere.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dist::{Count, DistSpec};
+use crate::units::{Bytes, Fraction, Price, Seconds};
+
+/// A fully resolved experiment: what `sim run` simulates.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Short name; the default output folder is `plots/<name>/`.
+    pub name: String,
+    /// One or two sentences on what the experiment asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The serverless platform (Cloud Run) and its autoscaler.
+    pub platform: Platform,
+    /// LLM models, quotas and the app's retry policy.
+    pub llm: Llm,
+    /// Datastore (Firestore) operations.
+    pub datastore: Datastore,
+    /// The application: sessions, request pipelines, tokens, limits.
+    pub app: App,
+    /// Who sends traffic.
+    pub workload: Workload,
+    /// Simulated time per replication.
+    pub horizon: Seconds,
+    /// Time discarded at the start of each replication: a duration or `auto` (MSER-5).
+    pub warmup: Warmup,
+    /// Independent replications, each with its own derived seed.
+    pub replications: u32,
+    /// Master seed.
+    pub seed: u64,
+    /// Width of one time-series bucket in the outputs.
+    pub sample_interval: Seconds,
+    /// Service-level objectives checked by the verdict.
+    #[serde(default)]
+    pub slo: Slo,
+}
+
+/// Warm-up handling.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Warmup {
+    /// Discard everything that starts before this time.
+    Fixed(Seconds),
+    /// `auto`: pick the cut-off by MSER-5 on the turn-latency series.
+    Auto(AutoWarmup),
+}
+
+/// The literal `auto`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoWarmup {
+    /// MSER-5 truncation.
+    Auto,
+}
+
+/// Instance shape, limits, pricing and scaling of the serverless platform.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// vCPUs per instance; CPU bursts share them by processor sharing.
+    pub vcpu: f64,
+    /// Memory limit per instance; exceeding it crashes the instance.
+    pub memory: Bytes,
+    /// Max concurrent requests per instance (Cloud Run `--concurrency`).
+    pub max_concurrency: u32,
+    /// Instances kept warm at all times.
+    pub min_instances: u32,
+    /// Upper bound on instances (ready plus starting).
+    pub max_instances: u32,
+    /// Time from the scale-out decision until a new instance serves requests.
+    pub cold_start: DistSpec<Seconds>,
+    /// Memory used by an idle instance (runtime, libraries, agent objects).
+    pub base_memory: Bytes,
+    /// Memory added by each in-flight request.
+    pub memory_per_request: Bytes,
+    /// How long a request may wait for a free slot before it fails with 429.
+    pub pending_deadline: PendingDeadline,
+    /// How the router picks among instances with a free slot.
+    pub routing: Routing,
+    /// Billing mode.
+    pub billing: Billing,
+    /// Platform prices.
+    pub prices: PlatformPrices,
+    /// Scaling policy.
+    pub autoscaler: AutoscalerSpec,
+}
+
+/// Pending-queue deadline rule.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PendingDeadline {
+    /// A fixed deadline (older Cloud Run revisions: 10 s or 60 s; 0 s makes a loss system).
+    Fixed(Seconds),
+    /// Current Cloud Run rule: max(multiplier x mean startup time, floor).
+    StartupMultiple {
+        /// Multiplier on the mean cold-start time (3.5 in the docs).
+        multiplier: f64,
+        /// Lower bound (10 s in the docs).
+        floor: Seconds,
+    },
+}
+
+/// Routing rule among instances that have a free slot.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// The instance with the fewest in-flight requests (ties: lowest id).
+    LeastLoaded,
+    /// The oldest instance with a free slot (packs load onto few instances).
+    FirstFit,
+}
+
+/// Cloud Run billing mode.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    /// Billed while an instance serves at least one request (plus startup); idle min instances at idle rates.
+    Request,
+    /// Billed for each instance's whole lifetime.
+    Instance,
+}
+
+/// Platform price list (one region), for both billing modes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformPrices {
+    /// Prices under request-based billing.
+    pub request_based: RequestBasedPrices,
+    /// Prices under instance-based billing.
+    pub instance_based: InstanceBasedPrices,
+    /// Billing granularity: each billed interval is rounded up to this.
+    pub granularity: Seconds,
+}
+
+/// Request-based billing: active time, idle min instances, and a fee per request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBasedPrices {
+    /// Active vCPU-second.
+    pub vcpu_second: Price,
+    /// Active GiB-second.
+    pub gib_second: Price,
+    /// Idle min-instance vCPU-second.
+    pub idle_vcpu_second: Price,
+    /// Idle min-instance GiB-second.
+    pub idle_gib_second: Price,
+    /// Per request.
+    pub request: Price,
+}
+
+/// Instance-based billing: every second of every instance's life.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceBasedPrices {
+    /// vCPU-second.
+    pub vcpu_second: Price,
+    /// GiB-second.
+    pub gib_second: Price,
+}
+
+/// Autoscaling policy, chosen by name.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AutoscalerSpec {
+    /// Never scale: the platform keeps `min_instances`.
+    Fixed,
+    /// Step rule on windowed mean CPU (the seed plan's 70 % / 40 % for 5 minutes).
+    Threshold(ThresholdSpec),
+    /// Cloud Run's documented rule: max over CPU and concurrency drivers.
+    CloudRun(CloudRunSpec),
+}
+
+/// Parameters of the threshold policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSpec {
+    /// Evaluation period.
+    pub interval: Seconds,
+    /// Averaging window for CPU utilisation.
+    pub window: Seconds,
+    /// Add instances when mean CPU over the window exceeds this.
+    pub scale_up_cpu: Fraction,
+    /// Remove instances when CPU stays below this ...
+    pub scale_down_cpu: Fraction,
+    /// ... for this long.
+    pub scale_down_after: Seconds,
+    /// Instances added per scale-up.
+    pub step_up: u32,
+    /// Instances removed per scale-down.
+    pub step_down: u32,
+    /// Minimum time between two scale-ups.
+    pub cooldown: Seconds,
+}
+
+/// Parameters of the Cloud Run policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudRunSpec {
+    /// Evaluation period.
+    pub interval: Seconds,
+    /// Averaging window of both drivers.
+    pub window: Seconds,
+    /// CPU utilisation target (0 turns the driver off).
+    pub cpu_target: Fraction,
+    /// Concurrency target as a share of max concurrency (0 turns the driver off).
+    pub concurrency_target: Fraction,
+    /// Idle instances above the recommendation are kept this long before removal.
+    pub idle_retention: Seconds,
+}
+
+/// LLM provider models, quotas and the app's retry policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Llm {
+    /// Models by name.
+    pub models: BTreeMap<String, LlmModel>,
+    /// What the app does on a 429 from the provider.
+    pub retry: RetrySpec,
+    /// Multiplies every LLM latency draw ("what if Gemini slows down by 2x").
+    pub latency_scale: f64,
+}
+
+/// One LLM model: latency, price and quota.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmModel {
+    /// Latency of one call.
+    pub latency: LlmLatency,
+    /// Price of input tokens.
+    pub input_price: Price,
+    /// Price of output (and thinking) tokens.
+    pub output_price: Price,
+    /// Requests per minute quota (absent: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Input tokens per minute quota (absent: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Hidden thinking tokens per call, billed as output and decoded before the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<DistSpec<Count>>,
+}
+
+/// How long one LLM call takes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LlmLatency {
+    /// Time to first token plus (thinking + output tokens) / decode rate.
+    Tokens {
+        /// Time to first token.
+        ttft: DistSpec<Seconds>,
+        /// Decode speed in tokens per second.
+        decode_rate: DistSpec<Count>,
+    },
+    /// One end-to-end distribution, independent of tokens.
+    EndToEnd(DistSpec<Seconds>),
+}
+
+/// Retry with exponential backoff and jitter on provider 429s.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Retries after the first attempt (0: fail at once).
+    pub max_retries: u32,
+    /// Backoff before the first retry.
+    pub initial_backoff: Seconds,
+    /// Backoff growth per retry.
+    pub multiplier: f64,
+    /// Cap on one backoff.
+    pub max_backoff: Seconds,
+    /// Full jitter draws the wait uniformly in [0, backoff].
+    pub full_jitter: bool,
+}
+
+/// Datastore operation kinds and the optional batch writer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Datastore {
+    /// Document reads.
+    pub read: DatastoreOp,
+    /// Document writes.
+    pub write: DatastoreOp,
+    /// Document deletes.
+    pub delete: DatastoreOp,
+    /// Buffer writes on each instance and commit every k of them (absent: every write commits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_writes: Option<u32>,
+}
+
+/// Latency and price of one datastore operation kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreOp {
+    /// Latency of one operation.
+    pub latency: DistSpec<Seconds>,
+    /// Price per document.
+    pub price: Price,
+}
+
+/// The application being simulated.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Turns per full session.
+    pub turns: u32,
+    /// Welcome (MC) calls between session start and turn 1.
+    pub welcome_calls: u32,
+    /// Tokens carried in the conversation.
+    pub context: ContextSpec,
+    /// Request pipelines by request kind.
+    pub requests: Requests,
+    /// Per-user limits enforced at session start (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimits>,
+    /// Agent-object cache on each instance (absent: no cache, `cached_cpu` always pays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cache: Option<AgentCache>,
+}
+
+/// Conversation tokens and their compaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSpec {
+    /// Tokens of the user's message each turn (added to history).
+    pub user_tokens: DistSpec<Count>,
+    /// History compaction (absent: history grows without bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<Compaction>,
+}
+
+/// Keep the first turns and the most recent turns, then cap.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compaction {
+    /// Oldest turns always kept.
+    pub keep_first: u32,
+    /// Most recent turns kept.
+    pub keep_last: u32,
+    /// Cap on history tokens after compaction.
+    pub max_tokens: u32,
+}
+
+/// Per-user application limits (answered with 429).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Session starts per user per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_per_day: Option<u32>,
+    /// Open sessions per user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_sessions: Option<u32>,
+}
+
+/// Cache of initialised agents per instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCache {
+    /// An entry unused for this long is evicted.
+    pub ttl: Seconds,
+}
+
+/// The pipeline of each request kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    /// `POST /session/start`.
+    pub start: RequestSpec,
+    /// One MC welcome call.
+    pub welcome: RequestSpec,
+    /// One scene turn.
+    pub turn: RequestSpec,
+    /// `POST /session/close`.
+    pub close: RequestSpec,
+}
+
+/// What one request does on its instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// The request fails (504) if its steps take longer than this after it reaches an instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Seconds>,
+    /// Steps, run in sequence.
+    pub steps: Vec<Step>,
+}
+
+/// One pipeline step: exactly one of the kinds below, optionally conditional.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// CPU burst on the instance (processor-shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<DistSpec<Seconds>>,
+    /// CPU burst skipped when the instance's agent cache holds `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_cpu: Option<CachedCpuStep>,
+    /// One agent run: one or more sequential LLM calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmStep>,
+    /// Datastore operations, run one after another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore: Option<DatastoreStep>,
+    /// Sub-steps run concurrently; the step ends when all have ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Vec<Step>>,
+    /// Sub-steps run one after another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<Vec<Step>>,
+    /// Run the step only on some turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<When>,
+}
+
+/// A CPU burst that an agent cache can save.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachedCpuStep {
+    /// Cache key (e.g. `stage_manager`); the phase is appended when `per_phase` is set.
+    pub key: String,
+    /// CPU demand on a miss.
+    pub demand: DistSpec<Seconds>,
+    /// Turn from which phase 2 starts (keys differ per phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_two_from: Option<u32>,
+}
+
+/// One agent run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmStep {
+    /// Agent name, for reports.
+    pub agent: String,
+    /// Key into `llm.models`.
+    pub model: String,
+    /// Sequential LLM calls in this run (1 + tool or transfer rounds).
+    pub calls: DistSpec<Count>,
+    /// Instructions and per-turn prompt tokens of each call.
+    pub prompt_tokens: DistSpec<Count>,
+    /// Whether each call also carries the session's conversation history.
+    pub include_history: bool,
+    /// Output tokens of each call.
+    pub output_tokens: DistSpec<Count>,
+}
+
+/// Datastore operations in one step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreStep {
+    /// Operation kind.
+    pub op: DatastoreOpKind,
+    /// Operations, one after another.
+    pub count: u32,
+}
+
+/// Kind of datastore operation.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DatastoreOpKind {
+    /// Document read.
+    Read,
+    /// Document write (may be batched).
+    Write,
+    /// Document delete.
+    Delete,
+}
+
+/// Condition on the turn number (welcome calls count 1..; start and close see the turns done so far).
+/// All given conditions must hold.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// Turn is one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_in: Option<Vec<u32>>,
+    /// Turn is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_from: Option<u32>,
+    /// Turn is at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_to: Option<u32>,
+    /// Turn is a multiple of this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_every: Option<u32>,
+}
+
+/// Who sends traffic: closed (virtual users, like Locust) or open (Poisson session arrivals).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// `closed` or `open`.
+    pub kind: WorkloadKind,
+    /// Closed: virtual users, fixed or ramped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Users>,
+    /// Closed: users started per second while ramping up (absent: all at once / as the ramp says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_rate: Option<f64>,
+    /// Closed: wait between tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<DistSpec<Seconds>>,
+    /// Wait between requests inside a session (absent: back to back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_think_time: Option<DistSpec<Seconds>>,
+    /// Closed: task mix with weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Closed: tasks each user runs before it stops (absent: loop until the horizon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u32>,
+    /// Open: session arrival rate profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<Arrivals>,
+    /// Open: distinct users the sessions belong to (absent: every session a new user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<u32>,
+    /// What an open-workload session does (default: a full session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<TaskKind>,
+}
+
+/// Workload kind.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// N virtual users looping over tasks.
+    Closed,
+    /// Poisson session arrivals.
+    Open,
+}
+
+/// A user count: fixed, or ramped linearly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Users {
+    /// Fixed number of users, all started at time 0 (or at `spawn_rate`).
+    Fixed(u32),
+    /// Linear ramp.
+    Ramp {
+        /// Users at time 0.
+        from: u32,
+        /// Users at the end of the ramp.
+        to: u32,
+        /// Duration of the ramp.
+        over: Seconds,
+    },
+}
+
+/// One weighted task of a closed workload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// What the task does.
+    pub kind: TaskKind,
+    /// Relative weight.
+    pub weight: f64,
+    /// Turns of a session task (absent: `app.turns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    /// Starts in a `start_burst` (absent: 5, as the seed's locustfile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<u32>,
+}
+
+/// What a task (or an open-workload session) does.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Start, welcome calls, all turns, close.
+    FullSession,
+    /// Start, all turns, close (no welcome calls), as the seed's load tests do.
+    SessionNoWelcome,
+    /// One turn on the user's current session (starting one when needed; never closed).
+    SingleTurn,
+    /// Rapid session starts, never closed (rate-limit stress).
+    StartBurst,
+    /// A single turn request with no session around it (for queueing validation).
+    BareTurn,
+}
+
+/// Session arrival rate of an open workload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrivals {
+    /// Constant rate, sessions per second.
+    PerSecond(f64),
+    /// Sessions per day shaped by 24 hourly weights (absent: flat).
+    PerDay {
+        /// Total sessions per 24 hours.
+        sessions: f64,
+        /// Relative weight of each hour 0..23.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diurnal: Option<Vec<f64>>,
+    },
+    /// Piecewise-constant rate: `[start time, sessions per second]` pairs.
+    Piecewise(Vec<(Seconds, f64)>),
+}
+
+/// Service-level objectives.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Turn latency p50 bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_p50: Option<Seconds>,
+    /// Turn latency p95 bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_p95: Option<Seconds>,
+    /// Turn latency p99 bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_p99: Option<Seconds>,
+    /// Session-start latency mean bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_start_mean: Option<Seconds>,
+    /// Session-start latency p95 bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_start_p95: Option<Seconds>,
+    /// Session-start latency max bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_start_max: Option<Seconds>,
+    /// Bound on failed requests / all requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<Fraction>,
+    /// Bound on failed requests other than app rate limits (for rate-limit tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_excluding_rate_limits: Option<Fraction>,
+    /// The app's per-user limits must answer at least this many starts with 429 per replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited_at_least: Option<u64>,
+}

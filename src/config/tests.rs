@@ -1,0 +1,158 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).expect("create");
+    f.write_all(text.as_bytes()).expect("write");
+    path
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn shipped_experiments_load() {
+    for rel in [
+        "experiments/phase1.yaml",
+        "experiments/phase2.yaml",
+        "experiments/phase3.yaml",
+        "experiments/phase2-deployed.yaml",
+    ] {
+        let loaded = load(&repo_file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(!loaded.provenance.is_empty());
+    }
+    let daily = load_all(&repo_file("experiments/daily-cost.yaml")).expect("daily-cost");
+    let names: Vec<_> = daily.iter().map(|l| l.experiment.name.clone()).collect();
+    assert_eq!(
+        names,
+        ["daily-cost-100", "daily-cost-500", "daily-cost-1000"]
+    );
+    match &daily[0].experiment.workload.arrivals {
+        Some(Arrivals::PerDay { sessions, diurnal }) => {
+            assert_eq!(*sessions, 100.0);
+            assert_eq!(
+                diurnal.as_ref().map(Vec::len),
+                Some(24),
+                "overlay keeps the diurnal curve"
+            );
+        }
+        other => panic!("unexpected arrivals {other:?}"),
+    }
+}
+
+#[test]
+fn child_overrides_parent_and_provenance_follows() {
+    let plan = load(&repo_file("experiments/phase2.yaml")).expect("phase2");
+    let e = &plan.experiment;
+    assert_eq!(e.platform.max_concurrency, 10);
+    assert!(matches!(
+        e.platform.autoscaler,
+        AutoscalerSpec::Threshold(_)
+    ));
+    let src = |k: &str| {
+        plan.provenance
+            .get(k)
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+    };
+    assert_eq!(
+        src("platform.max_concurrency").as_deref(),
+        Some("ai4joy-plan.yaml")
+    );
+    assert_eq!(
+        src("platform.prices.granularity").as_deref(),
+        Some("cloud-run.yaml")
+    );
+    assert_eq!(src("horizon").as_deref(), Some("phase2.yaml"));
+}
+
+#[test]
+fn switching_a_distribution_family_replaces_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "base.yaml",
+        "platform:\n  cold_start: { lognormal: { median: 4s, p95: 12s } }\n",
+    );
+    let mut base = load_merged(
+        &dir.path().join("base.yaml"),
+        &mut BTreeMap::new(),
+        &mut Vec::new(),
+        0,
+    )
+    .unwrap();
+    let top: Value =
+        serde_yaml::from_str("platform:\n  cold_start: { uniform: [1s, 2s] }\n").unwrap();
+    merge(&mut base, top);
+    let cs = &base["platform"]["cold_start"];
+    assert!(cs.get("lognormal").is_none() && cs.get("uniform").is_some());
+}
+
+#[test]
+fn errors_name_file_field_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = repo_file("models/ai4joy-plan.yaml");
+    let text = format!(
+        "name: broken\nextends: {}\nworkload:\n  kind: closed\n  users: 10\n  think_time: 1s\n  tasks: [{{kind: full_session, weight: 1}}]\nhorizon: 10m\nwarmup: 1m\nreplications: 2\nseed: 1\nsample_interval: 10s\nplatform:\n  max_concurrency: lots\n",
+        models.display()
+    );
+    let path = write(dir.path(), "broken.yaml", &text);
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(err.contains("broken.yaml:14"), "{err}");
+    assert!(err.contains("platform.max_concurrency"), "{err}");
+
+    let unknown = text.replace("max_concurrency: lots", "max_concurency: 10");
+    let path = write(dir.path(), "unknown.yaml", &unknown);
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(err.contains("unknown field `max_concurency`"), "{err}");
+    assert!(err.contains("unknown.yaml:14"), "{err}");
+
+    let no_unit = text.replace("max_concurrency: lots", "max_concurrency: 10\nhorizon: 600");
+    let path = write(dir.path(), "nounit.yaml", &no_unit);
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(
+        err.contains("YAML syntax error") || err.contains("unit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn semantic_errors_point_at_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = repo_file("models/ai4joy-plan.yaml");
+    let text = format!(
+        "name: bad-min\nextends: {}\nworkload:\n  kind: closed\n  users: 10\n  think_time: 1s\n  tasks: [{{kind: full_session, weight: 1}}]\nhorizon: 10m\nwarmup: 1m\nreplications: 2\nseed: 1\nsample_interval: 10s\nplatform:\n  min_instances: 20\n",
+        models.display()
+    );
+    let path = write(dir.path(), "badmin.yaml", &text);
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(
+        err.contains("platform.min_instances") && err.contains("badmin.yaml:14"),
+        "{err}"
+    );
+
+    let unknown_model = text
+        .replace("platform:\n  min_instances: 20\n", "")
+        .replace("name: bad-min", "name: bad-model\napp:\n  requests:\n    close:\n      steps:\n        - llm: {agent: x, model: gpt-9, calls: 1, prompt_tokens: 10, include_history: false, output_tokens: 5}");
+    let path = write(dir.path(), "badmodel.yaml", &unknown_model);
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(err.contains("unknown model `gpt-9`"), "{err}");
+}
+
+#[test]
+fn syntax_errors_give_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "syntax.yaml", "name: x\nworkload: [unclosed\n");
+    let err = load(&path).expect_err("must fail").to_string();
+    assert!(
+        err.contains("syntax.yaml:") && err.contains("YAML syntax error"),
+        "{err}"
+    );
+    let missing = load(&dir.path().join("nope.yaml"))
+        .expect_err("must fail")
+        .to_string();
+    assert!(missing.contains("nope.yaml"), "{missing}");
+}

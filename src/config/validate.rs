@@ -1,0 +1,302 @@
+//! Semantic checks on a parsed experiment: ranges, references between sections, and that every
+//! distribution can be built. Errors are `(dotted field path, message)`.
+
+use super::model::*;
+use crate::dist::{DistSpec, DistValue};
+
+type Check = Result<(), (String, String)>;
+
+fn fail(field: impl Into<String>, message: impl Into<String>) -> Check {
+    Err((field.into(), message.into()))
+}
+
+fn dist<V: DistValue>(field: &str, spec: &DistSpec<V>) -> Check {
+    spec.sampler().map(|_| ()).or_else(|m| fail(field, m))
+}
+
+fn positive(field: &str, v: f64) -> Check {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        fail(field, format!("must be greater than 0 (got {v})"))
+    }
+}
+
+/// Checks everything serde cannot.
+pub fn validate(e: &Experiment) -> Check {
+    positive("horizon", e.horizon.0)?;
+    positive("sample_interval", e.sample_interval.0)?;
+    if let Warmup::Fixed(w) = e.warmup
+        && w.0 >= e.horizon.0
+    {
+        fail("warmup", "warm-up must be shorter than the horizon")?;
+    }
+    if e.replications == 0 {
+        fail("replications", "at least one replication is needed")?;
+    }
+    platform(&e.platform)?;
+    llm(&e.llm)?;
+    for (name, op) in [
+        ("read", &e.datastore.read),
+        ("write", &e.datastore.write),
+        ("delete", &e.datastore.delete),
+    ] {
+        dist(&format!("datastore.{name}.latency"), &op.latency)?;
+    }
+    if e.datastore.batch_writes == Some(0) {
+        fail("datastore.batch_writes", "must be at least 1")?;
+    }
+    app(&e.app, &e.llm)?;
+    workload(&e.workload)
+}
+
+fn platform(p: &Platform) -> Check {
+    positive("platform.vcpu", p.vcpu)?;
+    if p.max_concurrency == 0 {
+        fail("platform.max_concurrency", "must be at least 1")?;
+    }
+    if p.max_instances == 0 {
+        fail("platform.max_instances", "must be at least 1")?;
+    }
+    if p.min_instances > p.max_instances {
+        fail(
+            "platform.min_instances",
+            format!(
+                "min_instances ({}) exceeds max_instances ({})",
+                p.min_instances, p.max_instances
+            ),
+        )?;
+    }
+    if p.base_memory.0 >= p.memory.0 {
+        fail(
+            "platform.base_memory",
+            "base memory must be below the instance memory limit",
+        )?;
+    }
+    dist("platform.cold_start", &p.cold_start)?;
+    match &p.autoscaler {
+        AutoscalerSpec::Fixed => {}
+        AutoscalerSpec::Threshold(t) => {
+            positive("platform.autoscaler.threshold.interval", t.interval.0)?;
+            positive("platform.autoscaler.threshold.window", t.window.0)?;
+            if t.scale_down_cpu.0 >= t.scale_up_cpu.0 {
+                fail(
+                    "platform.autoscaler.threshold.scale_down_cpu",
+                    "must be below scale_up_cpu",
+                )?;
+            }
+            if t.step_up == 0 || t.step_down == 0 {
+                fail(
+                    "platform.autoscaler.threshold.step_up",
+                    "steps must be at least 1",
+                )?;
+            }
+        }
+        AutoscalerSpec::CloudRun(c) => {
+            positive("platform.autoscaler.cloud_run.interval", c.interval.0)?;
+            positive("platform.autoscaler.cloud_run.window", c.window.0)?;
+            if c.cpu_target.0 == 0.0 && c.concurrency_target.0 == 0.0 {
+                fail(
+                    "platform.autoscaler.cloud_run.cpu_target",
+                    "cpu_target and concurrency_target cannot both be off (0)",
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn llm(l: &Llm) -> Check {
+    positive("llm.latency_scale", l.latency_scale)?;
+    positive("llm.retry.multiplier", l.retry.multiplier)?;
+    for (name, m) in &l.models {
+        let at = format!("llm.models.{name}");
+        match &m.latency {
+            LlmLatency::Tokens { ttft, decode_rate } => {
+                dist(&format!("{at}.latency.tokens.ttft"), ttft)?;
+                dist(&format!("{at}.latency.tokens.decode_rate"), decode_rate)?;
+                let rate = decode_rate.sampler().map_err(|m| (at.clone(), m))?;
+                if rate.mean() <= 0.0 {
+                    fail(
+                        format!("{at}.latency.tokens.decode_rate"),
+                        "decode rate must stay above 0 tokens/s",
+                    )?;
+                }
+            }
+            LlmLatency::EndToEnd(d) => dist(&format!("{at}.latency.end_to_end"), d)?,
+        }
+        if let Some(t) = &m.thinking_tokens {
+            dist(&format!("{at}.thinking_tokens"), t)?;
+        }
+        if m.rpm == Some(0) || m.tpm == Some(0) {
+            fail(
+                format!("{at}.rpm"),
+                "a quota of 0 would reject every call; omit it for no quota",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn app(a: &App, l: &Llm) -> Check {
+    if a.turns == 0 {
+        fail("app.turns", "a session needs at least one turn")?;
+    }
+    dist("app.context.user_tokens", &a.context.user_tokens)?;
+    if let Some(c) = &a.context.compaction
+        && c.keep_first + c.keep_last == 0
+    {
+        fail(
+            "app.context.compaction.keep_last",
+            "compaction must keep at least one turn",
+        )?;
+    }
+    if let Some(c) = &a.agent_cache {
+        positive("app.agent_cache.ttl", c.ttl.0)?;
+    }
+    for (kind, r) in [
+        ("start", &a.requests.start),
+        ("welcome", &a.requests.welcome),
+        ("turn", &a.requests.turn),
+        ("close", &a.requests.close),
+    ] {
+        let at = format!("app.requests.{kind}");
+        if let Some(t) = r.timeout {
+            positive(&format!("{at}.timeout"), t.0)?;
+        }
+        steps(&format!("{at}.steps"), &r.steps, l)?;
+    }
+    Ok(())
+}
+
+fn steps(at: &str, list: &[Step], l: &Llm) -> Check {
+    for (i, s) in list.iter().enumerate() {
+        step(&format!("{at}[{i}]"), s, l)?;
+    }
+    Ok(())
+}
+
+fn step(at: &str, s: &Step, l: &Llm) -> Check {
+    let kinds = [
+        s.cpu.is_some(),
+        s.cached_cpu.is_some(),
+        s.llm.is_some(),
+        s.datastore.is_some(),
+        s.parallel.is_some(),
+        s.sequence.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        fail(
+            at,
+            "a step needs exactly one of cpu, cached_cpu, llm, datastore, parallel, sequence",
+        )?;
+    }
+    if let Some(w) = &s.when
+        && w.turn_every == Some(0)
+    {
+        fail(format!("{at}.when.turn_every"), "must be at least 1")?;
+    }
+    if let Some(d) = &s.cpu {
+        dist(&format!("{at}.cpu"), d)?;
+    }
+    if let Some(c) = &s.cached_cpu {
+        dist(&format!("{at}.cached_cpu.demand"), &c.demand)?;
+    }
+    if let Some(m) = &s.llm {
+        if !l.models.contains_key(&m.model) {
+            let known: Vec<&str> = l.models.keys().map(String::as_str).collect();
+            fail(
+                format!("{at}.llm.model"),
+                format!("unknown model `{}` (known: {})", m.model, known.join(", ")),
+            )?;
+        }
+        dist(&format!("{at}.llm.calls"), &m.calls)?;
+        dist(&format!("{at}.llm.prompt_tokens"), &m.prompt_tokens)?;
+        dist(&format!("{at}.llm.output_tokens"), &m.output_tokens)?;
+    }
+    if let Some(children) = s.parallel.as_ref().or(s.sequence.as_ref()) {
+        if children.is_empty() {
+            fail(at, "parallel and sequence need at least one sub-step")?;
+        }
+        steps(&format!("{at}.sub"), children, l)?;
+    }
+    Ok(())
+}
+
+fn workload(w: &Workload) -> Check {
+    match w.kind {
+        WorkloadKind::Closed => {
+            let Some(users) = &w.users else {
+                return fail("workload.users", "a closed workload needs `users`");
+            };
+            if let Users::Ramp { over, .. } = users {
+                positive("workload.users.over", over.0)?;
+            }
+            match &w.think_time {
+                Some(t) => dist("workload.think_time", t)?,
+                None => fail(
+                    "workload.think_time",
+                    "a closed workload needs `think_time`",
+                )?,
+            }
+            let tasks = w.tasks.as_deref().unwrap_or_default();
+            if tasks.is_empty() {
+                fail(
+                    "workload.tasks",
+                    "a closed workload needs at least one task",
+                )?;
+            }
+            for (i, t) in tasks.iter().enumerate() {
+                positive(&format!("workload.tasks[{i}].weight"), t.weight)?;
+                if t.turns == Some(0) || t.starts == Some(0) {
+                    fail(
+                        format!("workload.tasks[{i}]"),
+                        "turns and starts must be at least 1",
+                    )?;
+                }
+            }
+            if w.iterations == Some(0) {
+                fail("workload.iterations", "must be at least 1")?;
+            }
+            if let Some(r) = w.spawn_rate {
+                positive("workload.spawn_rate", r)?;
+            }
+        }
+        WorkloadKind::Open => match &w.arrivals {
+            None => fail("workload.arrivals", "an open workload needs `arrivals`")?,
+            Some(Arrivals::PerSecond(r)) => positive("workload.arrivals.per_second", *r)?,
+            Some(Arrivals::PerDay { sessions, diurnal }) => {
+                positive("workload.arrivals.per_day.sessions", *sessions)?;
+                if let Some(d) = diurnal
+                    && (d.len() != 24 || d.iter().any(|x| *x < 0.0) || d.iter().sum::<f64>() <= 0.0)
+                {
+                    fail(
+                        "workload.arrivals.per_day.diurnal",
+                        "needs 24 non-negative hourly weights with a positive sum",
+                    )?;
+                }
+            }
+            Some(Arrivals::Piecewise(p)) => {
+                if p.is_empty() || p[0].0.0 != 0.0 {
+                    fail(
+                        "workload.arrivals.piecewise",
+                        "the first piece must start at 0s",
+                    )?;
+                }
+                if p.windows(2).any(|w| w[1].0.0 <= w[0].0.0) || p.iter().any(|x| x.1 < 0.0) {
+                    fail(
+                        "workload.arrivals.piecewise",
+                        "start times must increase and rates be non-negative",
+                    )?;
+                }
+            }
+        },
+    }
+    if let Some(t) = &w.turn_think_time {
+        dist("workload.turn_think_time", t)?;
+    }
+    if w.population == Some(0) {
+        fail("workload.population", "must be at least 1")?;
+    }
+    Ok(())
+}

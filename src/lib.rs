@@ -1,0 +1,19 @@
+//! capsim: a discrete-event capacity simulator for LLM multi-agent apps on serverless
+//! platforms. Flow: experiment file → [`config`] → [`system::model`] → [`system`] event loop
+//! (one world per replication, on [`engine`]) → [`metrics`] → [`aggregate`] → [`report`].
+
+pub mod aggregate;
+pub mod cli;
+pub mod config;
+pub mod dist;
+pub mod engine;
+pub mod metrics;
+pub mod report;
+pub mod results;
+pub mod rng;
+pub mod runner;
+pub mod stats;
+pub mod system;
+pub mod theory;
+pub mod units;
+pub mod verdict;

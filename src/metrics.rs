@@ -1,0 +1,400 @@
+//! Per-replication recorders: latency histograms (HDR, microsecond resolution, 3 significant
+//! digits, so memory does not grow with the horizon), the time breakdown of turns, error
+//! counts, and time-integrated gauges sampled into pre-sized time-series buckets.
+
+use hdrhistogram::Histogram;
+
+use crate::results::{ErrorCounts, TimeSeriesRow};
+
+/// Largest recordable latency: one day, in microseconds.
+const MAX_MICROS: u64 = 86_400_000_000;
+
+/// A latency histogram in microseconds.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid")
+}
+
+/// Records `seconds` into `h` (clamped to the histogram's range).
+#[inline]
+pub fn record_seconds(h: &mut Histogram<u64>, seconds: f64) {
+    let micros = (seconds * 1e6).round().clamp(1.0, MAX_MICROS as f64) as u64;
+    h.saturating_record(micros);
+}
+
+/// Names of the turn-time components, in breakdown order (pending first).
+pub const BREAKDOWN_NAMES: [&str; 6] = [
+    "pending",
+    "cpu",
+    "cpu_contention",
+    "llm",
+    "retry_backoff",
+    "datastore",
+];
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCause {
+    /// No slot before the pending deadline.
+    NoInstance,
+    /// Provider 429 after retries.
+    LlmQuota,
+    /// Request timeout.
+    Timeout,
+    /// Instance out of memory.
+    InstanceCrash,
+    /// App per-user limit.
+    RateLimited,
+}
+
+/// Counts by cause.
+pub fn count_error(e: &mut ErrorCounts, cause: ErrorCause) {
+    match cause {
+        ErrorCause::NoInstance => e.no_instance += 1,
+        ErrorCause::LlmQuota => e.llm_quota += 1,
+        ErrorCause::Timeout => e.timeout += 1,
+        ErrorCause::InstanceCrash => e.instance_crash += 1,
+        ErrorCause::RateLimited => e.rate_limited += 1,
+    }
+}
+
+/// Equal time segments of the measured window, for the load curve.
+pub const SEGMENTS: usize = 10;
+
+/// Measurements of one replication's window after warm-up.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// Requests created before this time are not measured.
+    pub warmup: f64,
+    /// Length of one load-curve segment, seconds.
+    pub segment_length: f64,
+    /// Turn latency per segment (by request creation time).
+    pub segment_turns: Vec<Histogram<u64>>,
+    /// Failed requests per segment.
+    pub segment_errors: [u64; SEGMENTS],
+    /// Finished requests per segment.
+    pub segment_finished: [u64; SEGMENTS],
+    /// Turn latency.
+    pub turn: Histogram<u64>,
+    /// Session-start latency.
+    pub start: Histogram<u64>,
+    /// Turn time per component ([`BREAKDOWN_NAMES`]), non-zero values only.
+    pub breakdown: Vec<Histogram<u64>>,
+    /// Turns in which each component took no time.
+    pub breakdown_zeros: [u64; 6],
+    /// Sum of turn time per component.
+    pub breakdown_sum: [f64; 6],
+    /// Failures by cause.
+    pub errors: ErrorCounts,
+    /// Requests finished, ok or failed.
+    pub finished: u64,
+    /// Sum of time in system of finished requests (Little's law).
+    pub time_in_system: f64,
+    /// Turns completed.
+    pub turns_ok: u64,
+    /// Sessions started successfully.
+    pub sessions_started: u64,
+    /// LLM calls in completed turns.
+    pub turn_llm_calls: u64,
+    /// Input tokens in completed turns.
+    pub turn_input_tokens: u64,
+    /// Output tokens in completed turns.
+    pub turn_output_tokens: u64,
+    /// Provider 429 answers.
+    pub quota_rejections: u64,
+    /// Instances started.
+    pub cold_starts: u64,
+}
+
+impl Recorder {
+    /// An empty recorder measuring from `warmup` to `horizon`.
+    pub fn new(warmup: f64, horizon: f64) -> Self {
+        Self {
+            warmup,
+            segment_length: (horizon - warmup) / SEGMENTS as f64,
+            segment_turns: (0..SEGMENTS).map(|_| latency_histogram()).collect(),
+            segment_errors: [0; SEGMENTS],
+            segment_finished: [0; SEGMENTS],
+            turn: latency_histogram(),
+            start: latency_histogram(),
+            breakdown: (0..6).map(|_| latency_histogram()).collect(),
+            breakdown_zeros: [0; 6],
+            breakdown_sum: [0.0; 6],
+            errors: ErrorCounts::default(),
+            finished: 0,
+            time_in_system: 0.0,
+            turns_ok: 0,
+            sessions_started: 0,
+            turn_llm_calls: 0,
+            turn_input_tokens: 0,
+            turn_output_tokens: 0,
+            quota_rejections: 0,
+            cold_starts: 0,
+        }
+    }
+
+    /// Whether an event at `t` is in the measured window.
+    #[inline]
+    pub fn measures(&self, t: f64) -> bool {
+        t >= self.warmup
+    }
+
+    /// Load-curve segment of a request created at `created` (must be measured).
+    #[inline]
+    pub fn segment(&self, created: f64) -> usize {
+        (((created - self.warmup) / self.segment_length) as usize).min(SEGMENTS - 1)
+    }
+
+    /// Records one finished request (ok or not) created at `created`.
+    pub fn record_finished(&mut self, created: f64, time_in_system: f64, failed: bool) {
+        let seg = self.segment(created);
+        self.finished += 1;
+        self.time_in_system += time_in_system;
+        self.segment_finished[seg] += 1;
+        if failed {
+            self.segment_errors[seg] += 1;
+        }
+    }
+
+    /// Records one completed turn's latency and its breakdown.
+    pub fn record_turn(&mut self, created: f64, latency: f64, breakdown: &[f64; 6]) {
+        record_seconds(&mut self.turn, latency);
+        let seg = self.segment(created);
+        record_seconds(&mut self.segment_turns[seg], latency);
+        for (i, b) in breakdown.iter().enumerate() {
+            self.breakdown_sum[i] += b;
+            if *b > 0.0 {
+                record_seconds(&mut self.breakdown[i], *b);
+            } else {
+                self.breakdown_zeros[i] += 1;
+            }
+        }
+        self.turns_ok += 1;
+    }
+}
+
+impl Recorder {
+    /// Quantile `q` of component `i` of turn time, seconds, counting the turns where it was 0.
+    pub fn component_quantile(&self, i: usize, q: f64) -> f64 {
+        let zeros = self.breakdown_zeros[i] as f64;
+        let nonzero = self.breakdown[i].len() as f64;
+        let rank = q * (zeros + nonzero);
+        if nonzero == 0.0 || rank <= zeros {
+            return 0.0;
+        }
+        let q_nonzero = ((rank - zeros) / nonzero).clamp(0.0, 1.0);
+        self.breakdown[i].value_at_quantile(q_nonzero) as f64 / 1e6
+    }
+
+    /// Share of turns in which component `i` took time.
+    pub fn component_share_nonzero(&self, i: usize) -> f64 {
+        let nonzero = self.breakdown[i].len() as f64;
+        let total = nonzero + self.breakdown_zeros[i] as f64;
+        if total > 0.0 {
+            nonzero / total
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// Running integrals of the system's gauges (value x time).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    last: f64,
+    /// Active users (closed) or sessions in progress (open).
+    pub users: f64,
+    /// Ready instances.
+    pub ready: f64,
+    /// Starting instances.
+    pub starting: f64,
+    /// Busy vCPUs over all instances.
+    pub busy_vcpus: f64,
+    /// vCPUs of ready instances.
+    pub capacity_vcpus: f64,
+    /// Requests holding a slot.
+    pub in_flight: f64,
+    /// Requests waiting for a slot.
+    pub pending: f64,
+    /// LLM calls in flight.
+    pub llm_in_flight: f64,
+    /// Integrals of the fields above.
+    pub integral: GaugeIntegrals,
+}
+
+/// ∫ gauge dt for each gauge.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GaugeIntegrals {
+    /// Users.
+    pub users: f64,
+    /// Ready instances.
+    pub ready: f64,
+    /// Starting instances.
+    pub starting: f64,
+    /// Busy vCPUs.
+    pub busy_vcpus: f64,
+    /// Ready vCPUs.
+    pub capacity_vcpus: f64,
+    /// In-flight requests.
+    pub in_flight: f64,
+    /// Pending requests.
+    pub pending: f64,
+    /// LLM calls in flight.
+    pub llm_in_flight: f64,
+}
+
+impl GaugeIntegrals {
+    /// Component-wise `self - earlier`.
+    pub fn since(&self, earlier: &GaugeIntegrals) -> GaugeIntegrals {
+        GaugeIntegrals {
+            users: self.users - earlier.users,
+            ready: self.ready - earlier.ready,
+            starting: self.starting - earlier.starting,
+            busy_vcpus: self.busy_vcpus - earlier.busy_vcpus,
+            capacity_vcpus: self.capacity_vcpus - earlier.capacity_vcpus,
+            in_flight: self.in_flight - earlier.in_flight,
+            pending: self.pending - earlier.pending,
+            llm_in_flight: self.llm_in_flight - earlier.llm_in_flight,
+        }
+    }
+}
+
+impl Gauges {
+    /// Integrates every gauge up to `now`; call before changing any gauge.
+    #[inline]
+    pub fn advance(&mut self, now: f64) {
+        let dt = now - self.last;
+        if dt > 0.0 {
+            let i = &mut self.integral;
+            i.users += self.users * dt;
+            i.ready += self.ready * dt;
+            i.starting += self.starting * dt;
+            i.busy_vcpus += self.busy_vcpus * dt;
+            i.capacity_vcpus += self.capacity_vcpus * dt;
+            i.in_flight += self.in_flight * dt;
+            i.pending += self.pending * dt;
+            i.llm_in_flight += self.llm_in_flight * dt;
+            self.last = now;
+        }
+    }
+}
+
+/// Builds time-series buckets from gauge integrals and per-bucket counters.
+#[derive(Clone, Debug)]
+pub struct TimeSeries {
+    interval: f64,
+    previous: GaugeIntegrals,
+    turns: u64,
+    turn_latency_sum: f64,
+    errors: u64,
+    /// Finished buckets.
+    pub rows: Vec<TimeSeriesRow>,
+}
+
+impl TimeSeries {
+    /// Buckets of `interval` seconds over `horizon`.
+    pub fn new(interval: f64, horizon: f64) -> Self {
+        Self {
+            interval,
+            previous: GaugeIntegrals::default(),
+            turns: 0,
+            turn_latency_sum: 0.0,
+            errors: 0,
+            rows: Vec::with_capacity((horizon / interval).ceil() as usize + 1),
+        }
+    }
+
+    /// Seconds per bucket.
+    pub fn interval(&self) -> f64 {
+        self.interval
+    }
+
+    /// Counts a completed turn in the current bucket.
+    #[inline]
+    pub fn turn(&mut self, latency: f64) {
+        self.turns += 1;
+        self.turn_latency_sum += latency;
+    }
+
+    /// Counts a failed request in the current bucket.
+    #[inline]
+    pub fn error(&mut self) {
+        self.errors += 1;
+    }
+
+    /// Closes the bucket ending at `now` (gauges must be advanced to `now`).
+    pub fn close_bucket(&mut self, now: f64, integrals: &GaugeIntegrals) {
+        let d = integrals.since(&self.previous);
+        let dt = self.interval;
+        let start = now - dt;
+        self.rows.push(TimeSeriesRow {
+            time_s: start,
+            users: d.users / dt,
+            instances_ready: d.ready / dt,
+            instances_starting: d.starting / dt,
+            cpu_utilization: if d.capacity_vcpus > 0.0 {
+                d.busy_vcpus / d.capacity_vcpus
+            } else {
+                0.0
+            },
+            in_flight: d.in_flight / dt,
+            pending: d.pending / dt,
+            llm_in_flight: d.llm_in_flight / dt,
+            turns_per_s: self.turns as f64 / dt,
+            turn_latency_mean_s: if self.turns > 0 {
+                self.turn_latency_sum / self.turns as f64
+            } else {
+                f64::NAN
+            },
+            errors_per_s: self.errors as f64 / dt,
+        });
+        self.previous = *integrals;
+        self.turns = 0;
+        self.turn_latency_sum = 0.0;
+        self.errors = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_integrate_piecewise_constant_values() {
+        let mut g = Gauges {
+            in_flight: 2.0,
+            ..Gauges::default()
+        };
+        g.advance(3.0);
+        g.in_flight = 5.0;
+        g.advance(4.0);
+        assert!((g.integral.in_flight - 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn histogram_keeps_three_significant_digits() {
+        let mut h = latency_histogram();
+        for ms in 1..=1000 {
+            record_seconds(&mut h, f64::from(ms) / 1000.0);
+        }
+        let p95 = h.value_at_quantile(0.95) as f64 / 1e6;
+        assert!((p95 - 0.95).abs() < 0.95 * 0.002, "p95 = {p95}");
+    }
+
+    #[test]
+    fn time_series_bucket_averages() {
+        let mut g = Gauges::default();
+        let mut ts = TimeSeries::new(10.0, 20.0);
+        g.ready = 2.0;
+        g.busy_vcpus = 1.0;
+        g.capacity_vcpus = 4.0;
+        ts.turn(2.0);
+        ts.turn(4.0);
+        g.advance(10.0);
+        ts.close_bucket(10.0, &g.integral);
+        let r = &ts.rows[0];
+        assert_eq!(r.instances_ready, 2.0);
+        assert_eq!(r.cpu_utilization, 0.25);
+        assert_eq!(r.turns_per_s, 0.2);
+        assert_eq!(r.turn_latency_mean_s, 3.0);
+    }
+}

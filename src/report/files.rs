@@ -1,0 +1,365 @@
+//! The output folder: `summary.json`, the CSVs and the charts, replaced atomically.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::plot;
+use crate::results::{HistogramRow, RunOutput, TimeSeriesRow};
+
+/// The chart files and the functions drawing them.
+const CHARTS: [(&str, plot::DrawFn); 4] = [
+    ("latency_cdf.png", plot::latency_cdf),
+    ("instances_cpu.png", plot::instances_cpu),
+    ("latency_breakdown.png", plot::latency_breakdown),
+    ("cost_breakdown.png", plot::cost_breakdown),
+];
+
+/// Column names of `timeseries.csv`: the `TimeSeriesRow` fields in order.
+const TIMESERIES_COLUMNS: [&str; 11] = [
+    "time_s",
+    "users",
+    "instances_ready",
+    "instances_starting",
+    "cpu_utilization",
+    "in_flight",
+    "pending",
+    "llm_in_flight",
+    "turns_per_s",
+    "turn_latency_mean_s",
+    "errors_per_s",
+];
+
+/// Writes `summary.json`, `timeseries.csv`, `latency_histogram.csv` and the PNG charts into
+/// `dir`, atomically: everything goes into the sibling `<dir>.partial-<pid>` first, then the
+/// finished folder replaces `dir` (an existing `dir` is moved aside and removed), so an
+/// interrupted run never leaves a half-written folder where a finished one was. Returns the
+/// names of the files written, relative to `dir`.
+pub fn write_outputs(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let name = dir
+        .file_name()
+        .with_context(|| format!("output path {} does not name a folder", dir.display()))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let existing = match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() || meta.file_type().is_symlink() => true,
+        Ok(_) => bail!("{} exists and is not a folder", dir.display()),
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", dir.display())),
+    };
+    fs::create_dir_all(&parent).with_context(|| format!("creating folder {}", parent.display()))?;
+
+    let pid = std::process::id();
+    let partial = sibling(&parent, name, "partial", pid);
+    remove_dir_if_present(&partial)?;
+    fs::create_dir(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let written = match write_all(out, &partial) {
+        Ok(w) => w,
+        Err(e) => {
+            // Best effort: the error that matters is the one being returned.
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+
+    if existing {
+        // Move the old folder aside rather than deleting it in place: a deletion interrupted
+        // half-way would leave a half-empty folder under the final name.
+        let old = sibling(&parent, name, "old", pid);
+        remove_dir_if_present(&old)?;
+        fs::rename(dir, &old)
+            .with_context(|| format!("moving the previous {} aside", dir.display()))?;
+        if let Err(e) = fs::rename(&partial, dir) {
+            let _ = fs::rename(&old, dir);
+            return Err(e).with_context(|| format!("moving results into {}", dir.display()));
+        }
+        fs::remove_dir_all(&old).with_context(|| {
+            format!(
+                "results written to {}, but removing the previous copy at {} failed",
+                dir.display(),
+                old.display()
+            )
+        })?;
+    } else {
+        fs::rename(&partial, dir)
+            .with_context(|| format!("moving results into {}", dir.display()))?;
+    }
+    Ok(written)
+}
+
+/// `<parent>/<name>.<tag>-<pid>`.
+fn sibling(parent: &Path, name: &OsStr, tag: &str, pid: u32) -> PathBuf {
+    let mut file = name.to_os_string();
+    file.push(format!(".{tag}-{pid}"));
+    parent.join(file)
+}
+
+fn remove_dir_if_present(path: &Path) -> anyhow::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing leftover {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes every output file into `dir` and lists their names.
+fn write_all(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut json = serde_json::to_string_pretty(&out.summary).context("serialising the summary")?;
+    json.push('\n');
+    let texts = [
+        ("summary.json", json),
+        ("timeseries.csv", timeseries_csv(&out.timeseries)),
+        ("latency_histogram.csv", histogram_csv(&out.histogram)),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in texts {
+        let path = dir.join(name);
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(name.to_string());
+    }
+    for (name, draw) in CHARTS {
+        draw(out, &dir.join(name)).with_context(|| format!("drawing {name}"))?;
+        written.push(name.to_string());
+    }
+    Ok(written)
+}
+
+/// A number for CSV: shortest round-trip form, empty for NaN.
+fn csv_num(v: f64) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        v.to_string()
+    }
+}
+
+/// A text field for CSV, quoted when it needs to be.
+fn csv_text(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
+    let mut csv = TIMESERIES_COLUMNS.join(",");
+    csv.push('\n');
+    for row in rows {
+        // Exhaustive on purpose: a new field must be added to the CSV (and its header) too.
+        let TimeSeriesRow {
+            time_s,
+            users,
+            instances_ready,
+            instances_starting,
+            cpu_utilization,
+            in_flight,
+            pending,
+            llm_in_flight,
+            turns_per_s,
+            turn_latency_mean_s,
+            errors_per_s,
+        } = row;
+        let values = [
+            time_s,
+            users,
+            instances_ready,
+            instances_starting,
+            cpu_utilization,
+            in_flight,
+            pending,
+            llm_in_flight,
+            turns_per_s,
+            turn_latency_mean_s,
+            errors_per_s,
+        ];
+        csv.push_str(&values.map(|v| csv_num(*v)).join(","));
+        csv.push('\n');
+    }
+    csv
+}
+
+fn histogram_csv(rows: &[HistogramRow]) -> String {
+    let mut csv = String::from("metric,upper_s,count,cdf\n");
+    for r in rows {
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            csv_text(&r.metric),
+            csv_num(r.upper_s),
+            r.count,
+            csv_num(r.cdf)
+        ));
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::sample_output;
+
+    const ALL_FILES: [&str; 7] = [
+        "summary.json",
+        "timeseries.csv",
+        "latency_histogram.csv",
+        "latency_cdf.png",
+        "instances_cpu.png",
+        "latency_breakdown.png",
+        "cost_breakdown.png",
+    ];
+
+    #[test]
+    fn writes_all_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("results").join("run1");
+        let written = write_outputs(&sample_output(), &dir).unwrap();
+        assert_eq!(written, ALL_FILES);
+        for name in ALL_FILES {
+            let bytes = fs::read(dir.join(name)).unwrap();
+            if name.ends_with(".png") {
+                assert!(
+                    bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                    "{name} is not a PNG"
+                );
+                assert!(bytes.len() > 10_000, "{name} is only {} bytes", bytes.len());
+            }
+        }
+        // Nothing left beside the folder.
+        let siblings: Vec<_> = fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(siblings, [OsStr::new("run1")]);
+
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        let p95 = &json["turn_latency_s"]["p95"];
+        assert_eq!(p95["value"].as_f64(), Some(2.41));
+        let ci = p95["ci95"].as_array().unwrap();
+        assert_eq!(ci.len(), 2);
+        assert!((ci[0].as_f64().unwrap() - 2.30).abs() < 1e-9);
+        assert_eq!(json["slo"]["bottleneck"], "llm_latency");
+
+        let ts = fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+        let mut lines = ts.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "time_s,users,instances_ready,instances_starting,cpu_utilization,in_flight,pending,\
+             llm_in_flight,turns_per_s,turn_latency_mean_s,errors_per_s"
+        );
+        assert_eq!(lines.clone().count(), 60);
+        // The first bucket's NaN latency is written empty.
+        let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(first.len(), 11);
+        assert_eq!(first[0], "0");
+        assert_eq!(first[9], "");
+
+        let hist = fs::read_to_string(dir.join("latency_histogram.csv")).unwrap();
+        let mut lines = hist.lines();
+        assert_eq!(lines.next(), Some("metric,upper_s,count,cdf"));
+        assert_eq!(lines.count(), sample_output().histogram.len());
+    }
+
+    #[test]
+    fn timeseries_header_follows_the_struct() {
+        let json = serde_json::to_string(&TimeSeriesRow::default()).unwrap();
+        let mut last = 0;
+        for col in TIMESERIES_COLUMNS {
+            let at = json
+                .find(&format!("\"{col}\":"))
+                .unwrap_or_else(|| panic!("{col} missing"));
+            assert!(at >= last, "{col} out of order");
+            last = at;
+        }
+        assert_eq!(json.matches(':').count(), TIMESERIES_COLUMNS.len());
+    }
+
+    #[test]
+    fn summary_is_reproducible_and_stale_files_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("stale.txt"), "old run").unwrap();
+        let out = sample_output();
+        write_outputs(&out, &dir).unwrap();
+        assert!(!dir.join("stale.txt").exists());
+        let first = fs::read(dir.join("summary.json")).unwrap();
+        assert_eq!(first.last(), Some(&b'\n'));
+        write_outputs(&out, &dir).unwrap();
+        assert_eq!(first, fs::read(dir.join("summary.json")).unwrap());
+        let mut entries: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        entries.sort();
+        let mut expected = ALL_FILES.map(String::from).to_vec();
+        expected.sort();
+        assert_eq!(entries, expected);
+        let siblings = fs::read_dir(tmp.path()).unwrap().count();
+        assert_eq!(siblings, 1, "temporary folders left behind");
+    }
+
+    #[test]
+    fn single_replication_nulls_and_refusals() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut out = sample_output();
+        out.summary.turn_latency_s.p95.ci95 = [f64::NAN, f64::NAN];
+        let dir = tmp.path().join("one");
+        write_outputs(&out, &dir).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(
+            json["turn_latency_s"]["p95"]["ci95"],
+            serde_json::json!([null, null])
+        );
+
+        // A plain file where the folder should go is left alone.
+        let file = tmp.path().join("file");
+        fs::write(&file, "keep me").unwrap();
+        assert!(write_outputs(&out, &file).is_err());
+        assert_eq!(fs::read_to_string(&file).unwrap(), "keep me");
+        assert!(write_outputs(&out, Path::new("..")).is_err());
+    }
+
+    /// Every key of summary.json (nested ones included) and every CSV column is documented.
+    #[test]
+    fn schema_doc_covers_every_field() {
+        fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        out.push(k.clone());
+                        keys(v, out);
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+                _ => {}
+            }
+        }
+        let doc = include_str!("../../docs/summary-schema.md");
+        let json = serde_json::to_value(&sample_output().summary).unwrap();
+        let mut all = Vec::new();
+        keys(&json, &mut all);
+        all.extend(TIMESERIES_COLUMNS.map(String::from));
+        for key in all {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_text("turn"), "turn");
+        assert_eq!(csv_text("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(csv_num(f64::NAN), "");
+        assert_eq!(csv_num(0.1), "0.1");
+    }
+}

@@ -1,0 +1,615 @@
+//! The ten-second terminal summary: plain text, aligned columns, no colour codes.
+
+use std::fmt::Write as _;
+
+use crate::results::{LatencySummary, RunOutput, SloCheck, Summary};
+use crate::stats::Estimate;
+
+/// Renders the terminal summary of a run (plain text, about 40 lines).
+pub fn render_terminal(out: &RunOutput) -> String {
+    let s = &out.summary;
+    let mut lines = Vec::new();
+    header(s, &mut lines);
+    latency(s, &mut lines);
+    breakdown(s, &mut lines);
+    errors(s, &mut lines);
+    capacity(s, &mut lines);
+    llm(s, &mut lines);
+    cost(s, &mut lines);
+    slo(s, &mut lines);
+    let mut text = String::new();
+    for line in lines {
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "{}", line.trim_end());
+    }
+    text
+}
+
+fn header(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(format!(
+        "capsim {} · experiment \"{}\"",
+        s.capsim_version, s.experiment
+    ));
+    lines.push(format!(
+        "{} replication{} · horizon {} · warm-up {} · seed {} · {} events",
+        s.replications,
+        if s.replications == 1 { "" } else { "s" },
+        duration(s.horizon_s),
+        duration(s.warmup_s),
+        s.seed,
+        count(s.events),
+    ));
+}
+
+fn latency(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    let head = ["Latency", "n", "mean", "p50", "p90", "p95", "p99", "max"];
+    let mut rows = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    let metrics: [(&str, &LatencySummary); 2] = [
+        ("  turn", &s.turn_latency_s),
+        ("  session start", &s.session_start_latency_s),
+    ];
+    for (name, l) in metrics {
+        let mut row = vec![name.to_string(), count(l.n)];
+        row.extend([l.mean, l.p50, l.p90, l.p95, l.p99, l.max].map(secs_est));
+        rows.push(row);
+    }
+    let mut align = vec![Align::Left, Align::Right];
+    align.extend([Align::Left; 6]);
+    lines.extend(table(&rows, &align));
+    for (name, l) in metrics {
+        if let Some(w) = &l.warning {
+            lines.push(format!("  ! {}: {w}", name.trim()));
+        }
+    }
+}
+
+fn breakdown(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    if s.latency_breakdown_s.is_empty() {
+        lines.push("Where the time went (turn): no breakdown recorded".to_string());
+        return;
+    }
+    let total = s.turn_latency_s.mean.value;
+    let mut comps: Vec<_> = s.latency_breakdown_s.iter().collect();
+    comps.sort_by(|a, b| nan_low(b.mean.value).total_cmp(&nan_low(a.mean.value)));
+    let mut rows = vec![vec![
+        "Where the time went (turn)".to_string(),
+        "mean".to_string(),
+        "p95".to_string(),
+        "share of mean".to_string(),
+    ]];
+    for c in comps {
+        let share = if total.is_finite() && total > 0.0 {
+            pct(c.mean.value / total)
+        } else {
+            "n/a".to_string()
+        };
+        rows.push(vec![
+            format!("  {}", c.component),
+            secs(c.mean.value),
+            secs(c.p95.value),
+            share,
+        ]);
+    }
+    lines.extend(table(
+        &rows,
+        &[Align::Left, Align::Right, Align::Right, Align::Right],
+    ));
+}
+
+fn errors(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    let e = &s.errors;
+    lines.push(format!(
+        "Errors  {} of {} requests ({} failed)",
+        pct_est(s.error_rate),
+        count(s.requests),
+        count(e.total()),
+    ));
+    let causes: Vec<String> = [
+        ("no_instance", e.no_instance),
+        ("llm_quota", e.llm_quota),
+        ("timeout", e.timeout),
+        ("instance_crash", e.instance_crash),
+        ("rate_limited", e.rate_limited),
+    ]
+    .iter()
+    .filter(|c| c.1 > 0)
+    .map(|(name, n)| format!("{name} {}", count(*n)))
+    .collect();
+    let mut by_cause = if causes.is_empty() {
+        "  by cause: none".to_string()
+    } else {
+        format!("  by cause: {}", causes.join(" · "))
+    };
+    if e.rate_limited > 0 {
+        by_cause.push_str(&format!(
+            " (excluding rate limits: {})",
+            pct_est(s.error_rate_excluding_rate_limits)
+        ));
+    }
+    lines.push(by_cause);
+}
+
+fn capacity(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    lines.push("Capacity".to_string());
+    let rows = vec![
+        vec![
+            "  instances".to_string(),
+            format!(
+                "mean {} · max {} · {} cold starts",
+                plain_est(s.instances.mean, 1.0, ""),
+                plain_est(s.instances.max, 1.0, ""),
+                count(s.instances.cold_starts)
+            ),
+        ],
+        vec![
+            "  CPU".to_string(),
+            format!("{} mean utilisation", pct_est(s.cpu_utilization.mean)),
+        ],
+        vec![
+            "  requests".to_string(),
+            format!(
+                "in flight {} · pending {} · turns that waited {}",
+                plain_est(s.concurrency.mean_in_flight, 1.0, ""),
+                plain_est(s.concurrency.mean_pending, 1.0, ""),
+                pct_est(s.concurrency.turn_wait_probability)
+            ),
+        ],
+        vec![
+            "  throughput".to_string(),
+            plain_est(s.turn_throughput_per_s, 1.0, " turns/s"),
+        ],
+    ];
+    lines.extend(table(&rows, &[Align::Left, Align::Left]));
+    let ll = &s.littles_law;
+    if ll.relative_error.is_finite() && ll.relative_error > 0.05 {
+        lines.push(format!(
+            "  ! Little's law off by {}: L = {}, lambda W = {}",
+            pct(ll.relative_error),
+            number(ll.l, decimals(ll.l)),
+            number(ll.lambda_w, decimals(ll.lambda_w)),
+        ));
+    }
+}
+
+fn llm(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    lines.push("LLM".to_string());
+    let l = &s.llm;
+    lines.push(format!(
+        "  calls/turn {} · input tokens/turn {} · output tokens/turn {} · quota 429s {}",
+        plain_est(l.calls_per_turn, 1.0, ""),
+        plain_est(l.input_tokens_per_turn, 1.0, ""),
+        plain_est(l.output_tokens_per_turn, 1.0, ""),
+        count(l.quota_rejections),
+    ));
+}
+
+/// Cost components listed one per line before the rest are lumped together.
+const TOP_COSTS: usize = 3;
+
+fn cost(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    lines.push("Cost".to_string());
+    let c = &s.cost_usd;
+    let opt = |e: Option<Estimate>| e.map_or_else(|| "n/a".to_string(), money_est);
+    lines.push(format!(
+        "  per turn {} · per session {} · per day {}",
+        opt(c.per_turn),
+        opt(c.per_session),
+        money_est(c.per_day),
+    ));
+    let mut comps: Vec<_> = c.breakdown.iter().collect();
+    comps.sort_by(|a, b| nan_low(b.per_day.value).total_cmp(&nan_low(a.per_day.value)));
+    let mut rows = Vec::new();
+    let shown = if comps.len() > TOP_COSTS + 1 {
+        TOP_COSTS
+    } else {
+        comps.len()
+    };
+    for r in &comps[..shown] {
+        rows.push(vec![
+            format!("  {}", r.component),
+            format!("{}/day", money(r.per_day.value)),
+            pct(r.share),
+        ]);
+    }
+    let rest = &comps[shown..];
+    if !rest.is_empty() {
+        let dollars: f64 = rest.iter().map(|r| r.per_day.value).sum();
+        let share: f64 = rest.iter().map(|r| r.share).sum();
+        rows.push(vec![
+            format!("  {} others", rest.len()),
+            format!("{}/day", money(dollars)),
+            pct(share),
+        ]);
+    }
+    lines.extend(table(&rows, &[Align::Left, Align::Right, Align::Right]));
+}
+
+fn slo(s: &Summary, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    let v = &s.slo;
+    if v.checks.is_empty() {
+        lines.push("SLO: no checks configured".to_string());
+    } else {
+        let missed = v.checks.iter().filter(|c| !c.met).count();
+        lines.push(format!(
+            "SLO: {} ({} of {} checks met)",
+            if v.met { "MET" } else { "MISSED" },
+            v.checks.len() - missed,
+            v.checks.len()
+        ));
+        for c in &v.checks {
+            lines.push(format!("  {}", slo_check(c)));
+        }
+    }
+    if let Some(line) = load_curve_line(s) {
+        lines.push(line);
+    }
+    lines.push(format!("Bottleneck: {} — {}", v.bottleneck, v.explanation));
+}
+
+/// Where the load curve crossed the turn-p95 and error-rate bounds (none when the SLO sets
+/// neither bound).
+fn load_curve_line(s: &Summary) -> Option<String> {
+    let users = |u: f64| format!("{} users", number(u, decimals(u).saturating_sub(1)));
+    match (s.slo.capacity_users, s.slo.first_miss_users) {
+        (Some(ok), Some(miss)) => Some(format!(
+            "Load curve: bounds met up to {}, first missed at {}",
+            users(ok),
+            users(miss)
+        )),
+        (Some(ok), None) => Some(format!(
+            "Load curve: bounds met in every segment (up to {})",
+            users(ok)
+        )),
+        (None, Some(miss)) => Some(format!(
+            "Load curve: bounds missed from the first segment ({})",
+            users(miss)
+        )),
+        (None, None) => None,
+    }
+}
+
+/// `turn_p95 <= 3.00 s: 2.41 s [2.30, 2.52] MET`. Checks whose name mentions `error` are
+/// fractions and shown as percentages; all others are seconds.
+fn slo_check(c: &SloCheck) -> String {
+    let (target, value) = if c.name.contains("error") {
+        let d = decimals(c.value.value * 100.0);
+        (
+            format!(
+                "{} %",
+                number(c.target * 100.0, decimals(c.target * 100.0).max(2))
+            ),
+            format!(
+                "{} % {}",
+                number(c.value.value * 100.0, d),
+                interval(c.value, 100.0, d)
+            ),
+        )
+    } else {
+        let (scale, unit) = secs_unit(c.value.value);
+        let d = decimals(c.value.value * scale);
+        let value = if c.value.value.is_finite() {
+            format!(
+                "{}{unit} {}",
+                number(c.value.value * scale, d),
+                interval(c.value, scale, d)
+            )
+        } else {
+            "n/a".to_string()
+        };
+        (secs(c.target), value)
+    };
+    let verdict = if c.met { "MET" } else { "MISSED" };
+    let doubt = if c.uncertain {
+        " (uncertain: CI straddles the bound)"
+    } else {
+        ""
+    };
+    format!("{} <= {target}: {value} {verdict}{doubt}", c.name)
+}
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Pads cells so columns line up (two spaces between columns).
+fn table(rows: &[Vec<String>], align: &[Align]) -> Vec<String> {
+    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..ncols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    let w = widths[i];
+                    match align.get(i).copied().unwrap_or(Align::Left) {
+                        Align::Left => format!("{cell:<w$}"),
+                        Align::Right => format!("{cell:>w$}"),
+                    }
+                })
+                .collect();
+            cells.join("  ")
+        })
+        .collect()
+}
+
+/// NaN sorts last when sorting descending.
+fn nan_low(v: f64) -> f64 {
+    if v.is_nan() { f64::NEG_INFINITY } else { v }
+}
+
+/// Decimals giving about three significant digits (two below 1), at most six.
+fn decimals(v: f64) -> usize {
+    let a = v.abs();
+    if !a.is_finite() || a == 0.0 {
+        return 0;
+    }
+    let mag = a.log10().floor() as i32;
+    let d = if a >= 1.0 { 2 - mag } else { 1 - mag };
+    d.clamp(0, 6) as usize
+}
+
+/// Fixed-point with thousands separators; `n/a` for NaN.
+fn number(v: f64, decimals: usize) -> String {
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    let s = format!("{v:.decimals$}");
+    let (sign, rest) = s.strip_prefix('-').map_or(("", s.as_str()), |r| ("-", r));
+    let (int, frac) = rest.split_once('.').map_or((rest, ""), |(i, f)| (i, f));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// An integer count with thousands separators.
+fn count(n: u64) -> String {
+    number(n as f64, 0)
+}
+
+/// `value unit ±half-width` (value and half-width scaled by `scale`), `±?` when the CI is NaN.
+fn plain_est(e: Estimate, scale: f64, unit: &str) -> String {
+    let v = e.value * scale;
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
+    let hw = e.half_width() * scale;
+    let d = if v == 0.0 { decimals(hw) } else { decimals(v) };
+    format!("{}{unit} {}", number(v, d), plus_minus(hw, d))
+}
+
+fn plus_minus(hw: f64, d: usize) -> String {
+    if hw.is_finite() {
+        format!("±{}", number(hw, d))
+    } else {
+        "±?".to_string()
+    }
+}
+
+/// `[lo, hi]` scaled, or `[?, ?]` when the bounds are NaN.
+fn interval(e: Estimate, scale: f64, d: usize) -> String {
+    let [lo, hi] = e.ci95;
+    if lo.is_finite() && hi.is_finite() {
+        format!("[{}, {}]", number(lo * scale, d), number(hi * scale, d))
+    } else {
+        "[?, ?]".to_string()
+    }
+}
+
+/// A share as a percentage (`63.1 %`).
+pub(super) fn pct(share: f64) -> String {
+    let v = share * 100.0;
+    if v > 0.0 && v < 0.05 {
+        return "<0.1 %".to_string();
+    }
+    format!("{} %", number(v, decimals(v).min(1)))
+}
+
+/// An estimate of a fraction as a percentage with its half-width.
+fn pct_est(e: Estimate) -> String {
+    plain_est(e, 100.0, " %")
+}
+
+/// Milliseconds below one second, seconds otherwise.
+fn secs_unit(v: f64) -> (f64, &'static str) {
+    if v.is_finite() && v != 0.0 && v.abs() < 1.0 {
+        (1000.0, " ms")
+    } else {
+        (1.0, " s")
+    }
+}
+
+/// Seconds with two or three significant digits: `2.41 s`, `850 ms`.
+pub(super) fn secs(v: f64) -> String {
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
+    let (scale, unit) = secs_unit(v);
+    format!("{}{unit}", number(v * scale, decimals(v * scale)))
+}
+
+/// `2.41 s ±0.11`.
+fn secs_est(e: Estimate) -> String {
+    let (scale, unit) = secs_unit(e.value);
+    plain_est(e, scale, unit)
+}
+
+/// A simulated duration: `1 h`, `5 min 12 s`, `850 ms`.
+fn duration(s: f64) -> String {
+    if !s.is_finite() || s < 1.0 {
+        return secs(s);
+    }
+    let total = s.round() as u64;
+    let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "min"), (sec, "s")]
+        .iter()
+        .filter(|p| p.0 > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    parts.join(" ")
+}
+
+fn money_decimals(v: f64) -> usize {
+    let a = v.abs();
+    if !a.is_finite() || a == 0.0 || a >= 1000.0 {
+        0
+    } else if a >= 1.0 {
+        2
+    } else {
+        (1 - a.log10().floor() as i32).clamp(2, 8) as usize
+    }
+}
+
+/// Dollars, adaptively: `$0.0028`, `$1.40`, `$1,234`.
+pub(super) fn money(v: f64) -> String {
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
+    let digits = number(v.abs(), money_decimals(v));
+    if v < 0.0 {
+        format!("-${digits}")
+    } else {
+        format!("${digits}")
+    }
+}
+
+/// `$0.0028 ±0.0001`.
+fn money_est(e: Estimate) -> String {
+    if e.value.is_nan() {
+        return "n/a".to_string();
+    }
+    let hw = e.half_width();
+    format!(
+        "{} {}",
+        money(e.value),
+        plus_minus(hw, money_decimals(e.value))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::{est, sample_output};
+
+    #[test]
+    fn summary_has_the_key_lines() {
+        let text = render_terminal(&sample_output());
+        assert!(text.contains("p95"), "{text}");
+        assert!(
+            text.contains("Bottleneck: llm_latency — LLM calls"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "per turn $0.0028 ±0.0001 · per session $0.041 ±0.002 · per day $1,238 ±12"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("turn_p95 <= 3.00 s: 2.41 s [2.30, 2.52] MET"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "error_rate <= 0.50 %: 0.42 % [0.29, 0.55] MET (uncertain: CI straddles the bound)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("by cause: no_instance 40 · timeout 12"),
+            "{text}"
+        );
+        assert!(text.contains("2.41 s ±0.11"), "{text}");
+        assert!(text.contains("760 ms ±32"), "{text}");
+        assert!(text.contains("! session start: p99 rests"), "{text}");
+        assert!(text.contains("horizon 1 h · warm-up 5 min 12 s"), "{text}");
+        assert!(
+            text.contains("Load curve: bounds met up to 75 users, first missed at 100 users"),
+            "{text}"
+        );
+        assert!(text.contains("turns that waited 12.0 % ±2.0"), "{text}");
+        assert!(!text.contains('\x1b'), "no colour codes");
+        assert!(text.lines().count() <= 45, "{} lines", text.lines().count());
+    }
+
+    #[test]
+    fn latency_table_columns_line_up() {
+        let text = render_terminal(&sample_output());
+        let lines: Vec<&str> = text.lines().collect();
+        let head = lines.iter().position(|l| l.starts_with("Latency")).unwrap();
+        let col = lines[head].find("p95").unwrap();
+        let col_chars = lines[head][..col].chars().count();
+        let turn: String = lines[head + 1].chars().skip(col_chars).take(12).collect();
+        assert_eq!(turn, "2.41 s ±0.11");
+    }
+
+    #[test]
+    fn nan_intervals_and_empty_errors() {
+        let mut out = sample_output();
+        out.summary.turn_latency_s.p95 = Estimate {
+            value: 2.0,
+            ci95: [f64::NAN, f64::NAN],
+        };
+        out.summary.errors = Default::default();
+        out.summary.cost_usd.per_turn = None;
+        out.summary.slo.capacity_users = Some(100.0);
+        out.summary.slo.first_miss_users = None;
+        let text = render_terminal(&out);
+        assert!(
+            text.contains("Load curve: bounds met in every segment (up to 100 users)"),
+            "{text}"
+        );
+        assert!(text.contains("2.00 s ±?"), "{text}");
+        assert!(text.contains("by cause: none"), "{text}");
+        assert!(text.contains("per turn n/a"), "{text}");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(money(0.0028), "$0.0028");
+        assert_eq!(money(1.4), "$1.40");
+        assert_eq!(money(1234.4), "$1,234");
+        assert_eq!(money(0.0), "$0");
+        assert_eq!(secs(0.85), "850 ms");
+        assert_eq!(secs(2.414), "2.41 s");
+        assert_eq!(secs(12.34), "12.3 s");
+        assert_eq!(secs(0.0), "0 s");
+        assert_eq!(secs(f64::NAN), "n/a");
+        assert_eq!(number(-1_234_567.891, 1), "-1,234,567.9");
+        assert_eq!(duration(3600.0), "1 h");
+        assert_eq!(duration(3725.0), "1 h 2 min 5 s");
+        assert_eq!(plain_est(est(0.05, 0.01), 1.0, ""), "0.050 ±0.010");
+        assert_eq!(pct_est(est(0.631, 0.02)), "63.1 % ±2.0");
+        assert_eq!(pct(0.00016), "<0.1 %");
+        assert_eq!(pct(0.0), "0 %");
+    }
+}

@@ -1,0 +1,309 @@
+//! What a run produces: the summary (the documented `summary.json` schema), the time series and
+//! the pooled latency histograms. Built by `aggregate` from replication results, consumed by
+//! `report`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Estimate;
+
+/// Everything `summary.json` holds. Field names are a stable, documented schema
+/// (`docs/summary-schema.md`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Version of capsim that produced the file.
+    pub capsim_version: String,
+    /// Experiment name.
+    pub experiment: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Replications run.
+    pub replications: u32,
+    /// Simulated time per replication, seconds.
+    pub horizon_s: f64,
+    /// Warm-up discarded per replication, seconds (chosen by MSER-5 when `warmup: auto`).
+    pub warmup_s: f64,
+    /// Scene-turn latency, seconds, from request sent to response (pending wait included).
+    pub turn_latency_s: LatencySummary,
+    /// Session-start latency, seconds.
+    pub session_start_latency_s: LatencySummary,
+    /// Where turn time went, per component.
+    pub latency_breakdown_s: Vec<BreakdownRow>,
+    /// Failed requests by cause, summed over replications.
+    pub errors: ErrorCounts,
+    /// Failed requests / all requests, per replication.
+    pub error_rate: Estimate,
+    /// Failed requests other than app rate limits / all requests.
+    pub error_rate_excluding_rate_limits: Estimate,
+    /// Requests finished (ok or failed) in the measured window, summed over replications.
+    pub requests: u64,
+    /// Completed turns per second.
+    pub turn_throughput_per_s: Estimate,
+    /// Instance counts.
+    pub instances: InstanceSummary,
+    /// CPU utilisation of ready instances.
+    pub cpu_utilization: CpuSummary,
+    /// In-flight requests and the pending queue.
+    pub concurrency: ConcurrencySummary,
+    /// LLM calls and tokens.
+    pub llm: LlmSummary,
+    /// Cost.
+    pub cost_usd: CostSummary,
+    /// Little's law check, L = lambda W, over requests in the measured window.
+    pub littles_law: LittlesLaw,
+    /// The measured window cut into equal segments: how latency and errors move with load.
+    pub load_curve: Vec<LoadPoint>,
+    /// SLO verdict.
+    pub slo: SloVerdict,
+    /// Events simulated, summed over replications.
+    pub events: u64,
+}
+
+/// Latency percentiles with 95 % confidence intervals across replications.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencySummary {
+    /// Samples behind the estimates, summed over replications.
+    pub n: u64,
+    /// Mean.
+    pub mean: Estimate,
+    /// Median.
+    pub p50: Estimate,
+    /// 90th percentile.
+    pub p90: Estimate,
+    /// 95th percentile.
+    pub p95: Estimate,
+    /// 99th percentile.
+    pub p99: Estimate,
+    /// Largest value (the interval is across replications' maxima).
+    pub max: Estimate,
+    /// Set when a percentile rests on too few samples to trust.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// Contribution of one component to turn latency (critical path of the pipeline).
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakdownRow {
+    /// `pending`, `cpu`, `cpu_contention`, `llm`, `retry_backoff` or `datastore`.
+    pub component: String,
+    /// Mean seconds per turn.
+    pub mean: Estimate,
+    /// 95th percentile of seconds per turn.
+    pub p95: Estimate,
+}
+
+/// Failed requests by cause.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ErrorCounts {
+    /// No free slot before the pending deadline (429).
+    pub no_instance: u64,
+    /// Provider quota still exceeded after retries (429).
+    pub llm_quota: u64,
+    /// Request timeout / agent timeout (504).
+    pub timeout: u64,
+    /// Instance out of memory; its in-flight requests failed.
+    pub instance_crash: u64,
+    /// App per-user limit (429).
+    pub rate_limited: u64,
+}
+
+impl ErrorCounts {
+    /// All failures.
+    pub fn total(&self) -> u64 {
+        self.no_instance + self.llm_quota + self.timeout + self.instance_crash + self.rate_limited
+    }
+}
+
+/// Instance counts over the measured window.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Time-averaged instances (ready plus starting).
+    pub mean: Estimate,
+    /// Most instances at once.
+    pub max: Estimate,
+    /// Instances started (cold starts) in the window, summed over replications.
+    pub cold_starts: u64,
+}
+
+/// CPU utilisation of ready instances (busy vCPU-seconds / available vCPU-seconds).
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuSummary {
+    /// Time average over the window.
+    pub mean: Estimate,
+}
+
+/// In-flight requests and the pending queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConcurrencySummary {
+    /// Time-averaged in-flight requests (holding a slot).
+    pub mean_in_flight: Estimate,
+    /// Time-averaged pending requests.
+    pub mean_pending: Estimate,
+    /// Share of turns that waited for a slot (Erlang C's P(wait > 0) in an M/M/c setting).
+    pub turn_wait_probability: Estimate,
+}
+
+/// LLM usage.
+#[derive(Clone, Debug, Serialize)]
+pub struct LlmSummary {
+    /// LLM calls per completed turn.
+    pub calls_per_turn: Estimate,
+    /// Input tokens per completed turn.
+    pub input_tokens_per_turn: Estimate,
+    /// Output tokens per completed turn.
+    pub output_tokens_per_turn: Estimate,
+    /// Calls answered 429 by the provider (before retries), summed over replications.
+    pub quota_rejections: u64,
+}
+
+/// Cost in US dollars.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostSummary {
+    /// Per completed turn (null when no turn completed).
+    pub per_turn: Option<Estimate>,
+    /// Per started session (null when no session started).
+    pub per_session: Option<Estimate>,
+    /// Per 24 hours at the simulated load.
+    pub per_day: Estimate,
+    /// Per day by component.
+    pub breakdown: Vec<CostRow>,
+}
+
+/// One cost component.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostRow {
+    /// e.g. `cloud_run_cpu`, `llm_output`, `firestore_reads`.
+    pub component: String,
+    /// Dollars per day.
+    pub per_day: Estimate,
+    /// Share of the total.
+    pub share: f64,
+}
+
+/// Little's law on requests: time-averaged number in system against throughput x mean time.
+#[derive(Clone, Debug, Serialize)]
+pub struct LittlesLaw {
+    /// Time-averaged requests in the system (pending or in flight).
+    pub l: f64,
+    /// Throughput x mean time in system.
+    pub lambda_w: f64,
+    /// |L - lambda W| / L.
+    pub relative_error: f64,
+}
+
+/// One segment of the load curve.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadPoint {
+    /// Segment start, seconds.
+    pub from_s: f64,
+    /// Segment end, seconds.
+    pub to_s: f64,
+    /// Mean active users (closed) or sessions in progress (open).
+    pub users: f64,
+    /// Mean instances.
+    pub instances: f64,
+    /// Turns started in the segment, summed over replications.
+    pub turns: u64,
+    /// Turn p95 of requests sent in the segment.
+    pub turn_p95: Estimate,
+    /// Failed / finished requests sent in the segment.
+    pub error_rate: Estimate,
+}
+
+/// SLO verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct SloVerdict {
+    /// All checks met (a check is met when its estimate is within the bound).
+    pub met: bool,
+    /// Each bound.
+    pub checks: Vec<SloCheck>,
+    /// What limits the system first: `llm_latency`, `cpu`, `concurrency_slots`, `max_instances`,
+    /// `llm_quota`, `memory`, `app_rate_limit`, `cold_starts` or `none`.
+    pub bottleneck: String,
+    /// One sentence on why.
+    pub explanation: String,
+    /// Highest load (users) of a load-curve segment that met the turn-p95 and error-rate bounds
+    /// before the first segment that missed one, or of the last segment when none missed (null
+    /// when the first segment already missed or the SLO sets neither bound).
+    pub capacity_users: Option<f64>,
+    /// Load (users) of the first segment that missed (null when every segment met them).
+    pub first_miss_users: Option<f64>,
+}
+
+/// One SLO bound.
+#[derive(Clone, Debug, Serialize)]
+pub struct SloCheck {
+    /// e.g. `turn_p95`.
+    pub name: String,
+    /// Bound (seconds, or a fraction for error rates).
+    pub target: f64,
+    /// Estimate.
+    pub value: Estimate,
+    /// Met when the point estimate is within the bound.
+    pub met: bool,
+    /// True when the 95 % interval straddles the bound: more replications would settle it.
+    pub uncertain: bool,
+}
+
+/// One time-series bucket, averaged over replications.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TimeSeriesRow {
+    /// Bucket start, seconds.
+    pub time_s: f64,
+    /// Active virtual users (closed) or open sessions (open).
+    pub users: f64,
+    /// Ready instances (time average over the bucket).
+    pub instances_ready: f64,
+    /// Starting instances (time average).
+    pub instances_starting: f64,
+    /// CPU utilisation of ready instances.
+    pub cpu_utilization: f64,
+    /// In-flight requests (time average).
+    pub in_flight: f64,
+    /// Pending requests (time average).
+    pub pending: f64,
+    /// LLM calls in flight (time average).
+    pub llm_in_flight: f64,
+    /// Turns completed per second in the bucket.
+    pub turns_per_s: f64,
+    /// Mean latency of turns completed in the bucket (NaN when none).
+    pub turn_latency_mean_s: f64,
+    /// Failed requests per second in the bucket.
+    pub errors_per_s: f64,
+}
+
+/// Pooled latency distribution: one row per histogram bucket.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistogramRow {
+    /// `turn` or `session_start`.
+    pub metric: String,
+    /// Bucket upper edge, seconds.
+    pub upper_s: f64,
+    /// Samples in the bucket (pooled over replications).
+    pub count: u64,
+    /// Cumulative share of samples at or below `upper_s`.
+    pub cdf: f64,
+}
+
+/// Lines drawn on the instances/CPU chart to show the scaling rule.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScalingLines {
+    /// Policy name.
+    pub policy: String,
+    /// CPU utilisation lines, with labels (e.g. 0.7 "scale up > 70 %").
+    pub cpu: Vec<(f64, String)>,
+    /// Max instances.
+    pub max_instances: u32,
+}
+
+/// Everything a finished run hands to the report writers.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// The summary.
+    pub summary: Summary,
+    /// Time series averaged over replications.
+    pub timeseries: Vec<TimeSeriesRow>,
+    /// Pooled latency histograms.
+    pub histogram: Vec<HistogramRow>,
+    /// Scaling rule lines for the charts.
+    pub scaling: ScalingLines,
+}

@@ -1,0 +1,113 @@
+//! Runs an experiment: compiles the model, picks the warm-up, runs the replications in
+//! parallel (rayon) and aggregates them. Replications are independent and collected in
+//! replication order, so results do not depend on the thread count.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::config::{Experiment, Warmup};
+use crate::results::RunOutput;
+use crate::stats::mser_truncation;
+use crate::system::model::Model;
+use crate::system::{ReplicationResult, run_replication};
+use crate::units::Seconds;
+
+/// Replication index of the pilot run that picks `warmup: auto` (distinct from real ones).
+const PILOT_REPLICATION: u32 = u32::MAX;
+
+/// Command-line overrides of an experiment's run settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Master seed.
+    pub seed: Option<u64>,
+    /// Replications.
+    pub replications: Option<u32>,
+    /// Horizon, seconds.
+    pub horizon: Option<f64>,
+}
+
+/// Applies overrides, re-checking what they can break.
+pub fn apply(e: &mut Experiment, o: &Overrides) -> anyhow::Result<()> {
+    if let Some(s) = o.seed {
+        e.seed = s;
+    }
+    if let Some(r) = o.replications {
+        if r == 0 {
+            bail!("--replications must be at least 1");
+        }
+        e.replications = r;
+    }
+    if let Some(h) = o.horizon {
+        if h <= 0.0 {
+            bail!("--horizon must be positive");
+        }
+        e.horizon = Seconds(h);
+        if let Warmup::Fixed(w) = e.warmup
+            && w.0 >= h
+        {
+            // Keep the experiment's intent: discard the same share of a shorter run.
+            e.warmup = Warmup::Fixed(Seconds(h * 0.2));
+        }
+    }
+    Ok(())
+}
+
+/// Runs every replication and aggregates; shows a progress bar when `progress` is set and
+/// stderr is a terminal.
+pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
+    let model = Model::build(e)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("experiment `{}` could not be compiled", e.name))?;
+    let warmup = match e.warmup {
+        Warmup::Fixed(w) => w.0,
+        Warmup::Auto(_) => auto_warmup(e, &model),
+    };
+    let bar = (progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(u64::from(e.replications));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} replications, {elapsed}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(e.name.clone());
+        bar
+    });
+    let reps: Vec<ReplicationResult> = (0..e.replications)
+        .into_par_iter()
+        .map(|r| {
+            let result = run_replication(&model, &e.platform.prices, r, warmup);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            result
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(crate::aggregate::summarize(e, &reps, warmup))
+}
+
+/// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of
+/// time-series buckets, at most half the horizon.
+fn auto_warmup(e: &Experiment, model: &Model) -> f64 {
+    let pilot = run_replication(model, &e.platform.prices, PILOT_REPLICATION, 0.0);
+    let interval = model.sample_interval;
+    let (means, weights): (Vec<f64>, Vec<f64>) = pilot
+        .timeseries
+        .iter()
+        .map(|r| {
+            let n = r.turns_per_s * interval;
+            if n > 0.0 && r.turn_latency_mean_s.is_finite() {
+                (r.turn_latency_mean_s, n)
+            } else {
+                (0.0, 0.0)
+            }
+        })
+        .unzip();
+    let cut = mser_truncation(&means, &weights, true);
+    (cut as f64 * interval).min(e.horizon.0 / 2.0)
+}

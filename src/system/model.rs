@@ -1,0 +1,231 @@
+//! The experiment compiled for simulation: samplers instead of specs, indices instead of
+//! names. Built once per run and shared read-only by every replication.
+
+use crate::config::{
+    AutoscalerSpec, Billing, Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec,
+    Routing, TaskKind, WorkloadKind,
+};
+use crate::dist::Sampler;
+
+use super::llm::ModelRuntime;
+use super::pipeline::Program;
+use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, user_start_times};
+
+/// Datastore operation compiled.
+#[derive(Clone, Debug)]
+pub struct DatastoreRuntime {
+    /// Latency per op kind (read, write, delete).
+    pub latency: [Sampler; 3],
+    /// $ per op kind.
+    pub price: [f64; 3],
+    /// Commit every k writes.
+    pub batch_writes: Option<u32>,
+}
+
+impl DatastoreRuntime {
+    /// Index of an op kind.
+    pub fn index(op: DatastoreOpKind) -> usize {
+        match op {
+            DatastoreOpKind::Read => 0,
+            DatastoreOpKind::Write => 1,
+            DatastoreOpKind::Delete => 2,
+        }
+    }
+}
+
+/// Traffic, compiled.
+#[derive(Clone, Debug)]
+pub enum Traffic {
+    /// Virtual users starting at these times, looping over the task mix.
+    Closed {
+        /// Start time of each user.
+        starts: Vec<f64>,
+        /// Task mix.
+        mix: TaskMix,
+        /// Think time between tasks.
+        think: Sampler,
+        /// Tasks per user before it stops.
+        iterations: Option<u32>,
+    },
+    /// Sessions arriving by the profile.
+    Open {
+        /// Arrival rate.
+        profile: RateProfile,
+        /// What each arrival does.
+        session: TaskPlan,
+        /// Identities drawn uniformly from this many users (None: every session a new user).
+        population: Option<u32>,
+    },
+}
+
+/// Everything a replication needs, validated and compiled.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Experiment name.
+    pub name: String,
+    /// vCPUs per instance.
+    pub vcpu: f64,
+    /// Memory limit, MiB.
+    pub memory_mib: f64,
+    /// Memory of an idle instance, MiB.
+    pub base_memory_mib: f64,
+    /// Memory per in-flight request, MiB.
+    pub memory_per_request_mib: f64,
+    /// Billing memory, GiB.
+    pub memory_gib: f64,
+    /// Slots per instance.
+    pub max_concurrency: u32,
+    /// Min instances.
+    pub min_instances: u32,
+    /// Max instances.
+    pub max_instances: u32,
+    /// Cold-start time.
+    pub cold_start: Sampler,
+    /// Pending deadline, seconds.
+    pub pending_deadline: f64,
+    /// Routing rule.
+    pub routing: Routing,
+    /// Billing mode.
+    pub billing: Billing,
+    /// Autoscaler spec (a policy is built per replication).
+    pub autoscaler: AutoscalerSpec,
+    /// LLM models by index.
+    pub models: Vec<ModelRuntime>,
+    /// Retry policy.
+    pub retry: RetrySpec,
+    /// LLM latency multiplier.
+    pub latency_scale: f64,
+    /// Datastore.
+    pub datastore: DatastoreRuntime,
+    /// Request pipelines.
+    pub program: Program,
+    /// Turns per session.
+    pub turns: u32,
+    /// Welcome calls per full session.
+    pub welcome_calls: u32,
+    /// User tokens per turn.
+    pub user_tokens: Sampler,
+    /// History compaction.
+    pub compaction: Option<Compaction>,
+    /// Sessions per user per day.
+    pub sessions_per_day: Option<u32>,
+    /// Open sessions per user.
+    pub concurrent_sessions: Option<u32>,
+    /// Agent cache TTL.
+    pub cache_ttl: Option<f64>,
+    /// Traffic.
+    pub traffic: Traffic,
+    /// Wait between requests of a session.
+    pub turn_think: Option<Sampler>,
+    /// Horizon, seconds.
+    pub horizon: f64,
+    /// Time-series bucket, seconds.
+    pub sample_interval: f64,
+    /// Master seed.
+    pub seed: u64,
+}
+
+impl Model {
+    /// Compiles a validated experiment.
+    pub fn build(e: &Experiment) -> Result<Model, String> {
+        let p = &e.platform;
+        let cold_start = p.cold_start.sampler()?;
+        let pending_deadline = match &p.pending_deadline {
+            PendingDeadline::Fixed(s) => s.0,
+            PendingDeadline::StartupMultiple { multiplier, floor } => {
+                (multiplier * cold_start.mean()).max(floor.0)
+            }
+        };
+        let names: Vec<&String> = e.llm.models.keys().collect();
+        let models = e
+            .llm
+            .models
+            .iter()
+            .map(|(n, m)| ModelRuntime::compile(n, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let index = |name: &str| names.iter().position(|n| n.as_str() == name);
+        let program = Program::compile(&e.app.requests, &index)?;
+        let d = &e.datastore;
+        let datastore = DatastoreRuntime {
+            latency: [
+                d.read.latency.sampler()?,
+                d.write.latency.sampler()?,
+                d.delete.latency.sampler()?,
+            ],
+            price: [d.read.price.0, d.write.price.0, d.delete.price.0],
+            batch_writes: d.batch_writes,
+        };
+        let w = &e.workload;
+        let traffic = match w.kind {
+            WorkloadKind::Closed => Traffic::Closed {
+                starts: user_start_times(w),
+                mix: TaskMix::new(w.tasks.as_deref().unwrap_or_default(), e.app.turns),
+                iterations: w.iterations,
+                think: w
+                    .think_time
+                    .as_ref()
+                    .ok_or("a closed workload needs think_time")?
+                    .sampler()?,
+            },
+            WorkloadKind::Open => Traffic::Open {
+                profile: RateProfile::from_spec(
+                    w.arrivals
+                        .as_ref()
+                        .ok_or("an open workload needs arrivals")?,
+                ),
+                session: TaskPlan {
+                    kind: w.session.unwrap_or(TaskKind::FullSession),
+                    turns: e.app.turns,
+                    starts: DEFAULT_BURST_STARTS,
+                },
+                population: w.population,
+            },
+        };
+        let limits = e.app.rate_limits.as_ref();
+        Ok(Model {
+            name: e.name.clone(),
+            vcpu: p.vcpu,
+            memory_mib: p.memory.mib(),
+            base_memory_mib: p.base_memory.mib(),
+            memory_per_request_mib: p.memory_per_request.mib(),
+            memory_gib: p.memory.gib(),
+            max_concurrency: p.max_concurrency,
+            min_instances: p.min_instances,
+            max_instances: p.max_instances,
+            cold_start,
+            pending_deadline,
+            routing: p.routing,
+            billing: p.billing,
+            autoscaler: p.autoscaler.clone(),
+            models,
+            retry: e.llm.retry.clone(),
+            latency_scale: e.llm.latency_scale,
+            datastore,
+            program,
+            turns: e.app.turns,
+            welcome_calls: e.app.welcome_calls,
+            user_tokens: e.app.context.user_tokens.sampler()?,
+            compaction: e.app.context.compaction.clone(),
+            sessions_per_day: limits.and_then(|l| l.sessions_per_day),
+            concurrent_sessions: limits.and_then(|l| l.concurrent_sessions),
+            cache_ttl: e.app.agent_cache.as_ref().map(|c| c.ttl.0),
+            traffic,
+            turn_think: w
+                .turn_think_time
+                .as_ref()
+                .map(|t| t.sampler())
+                .transpose()?,
+            horizon: e.horizon.0,
+            sample_interval: e.sample_interval.0,
+            seed: e.seed,
+        })
+    }
+
+    /// Distinct user identities subject to rate limits.
+    pub fn identities(&self) -> usize {
+        match &self.traffic {
+            Traffic::Closed { starts, .. } => starts.len(),
+            Traffic::Open { population, .. } => population.unwrap_or(0) as usize,
+        }
+    }
+}
