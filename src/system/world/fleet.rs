@@ -1,0 +1,154 @@
+//! The fleet: starting instances (cold starts), readiness, scale-in, crashes, and the
+//! periodic autoscaler evaluation.
+
+use super::{Event, RequestState, World};
+use crate::metrics::ErrorCause;
+use crate::system::autoscaler::{Integrals, ScalingMetrics};
+use crate::system::instance::{Instance, InstanceState, ProcessorSharing};
+
+impl World<'_> {
+    pub(super) fn new_instance(&mut self, is_min: bool) -> u32 {
+        let now = self.now();
+        let slots = self.m.program.cache_keys.len() * 2;
+        self.instances
+            .push(Instance::new(now, self.m.vcpu, slots, is_min));
+        let i = self.instances.len() as u32 - 1;
+        self.alive.push(i);
+        self.gauges.advance(now);
+        self.gauges.starting += 1.0;
+        if self.rec.measures(now) {
+            self.rec.cold_starts += 1;
+        }
+        self.note_instance_count();
+        if now > 0.0 || !is_min {
+            let delay = self.m.cold_start.sample(&mut self.rng.cold_start);
+            self.q.schedule_in(delay, Event::Ready(i));
+        }
+        i
+    }
+
+    pub(super) fn note_instance_count(&mut self) {
+        if self.rec.measures(self.now()) {
+            self.max_instances_seen = self.max_instances_seen.max(self.alive.len() as u32);
+        }
+    }
+
+    pub(super) fn instance_ready(&mut self, i: u32) {
+        let now = self.now();
+        self.gauges.advance(now);
+        self.gauges.starting -= 1.0;
+        self.gauges.ready += 1.0;
+        self.gauges.capacity_vcpus += self.m.vcpu;
+        let inst = &mut self.instances[i as usize];
+        inst.state = InstanceState::Ready;
+        inst.ready_at = now;
+        inst.idle_since = now;
+        self.free_slots += u64::from(self.m.max_concurrency);
+    }
+
+    pub(super) fn stop_instance(&mut self, i: u32) {
+        let now = self.now();
+        self.gauges.advance(now);
+        let inst = &mut self.instances[i as usize];
+        match inst.state {
+            InstanceState::Starting => self.gauges.starting -= 1.0,
+            InstanceState::Ready => {
+                self.gauges.ready -= 1.0;
+                self.gauges.capacity_vcpus -= self.m.vcpu;
+                self.free_slots -= u64::from(self.m.max_concurrency - inst.in_flight);
+                self.gauges.busy_vcpus -= inst.cpu.busy_vcpus();
+            }
+            InstanceState::Stopped => return,
+        }
+        inst.stop(now, self.rates.granularity);
+        inst.cpu = ProcessorSharing::new(self.m.vcpu);
+        self.alive.retain(|x| *x != i);
+    }
+
+    /// Out of memory: the instance dies with every request on it.
+    pub(super) fn crash(&mut self, i: u32) {
+        let victims: Vec<u32> = (0..self.requests.len() as u32)
+            .filter(|r| {
+                let q = &self.requests[*r as usize];
+                q.state == RequestState::Running && q.instance == i
+            })
+            .collect();
+        let was_min = self.instances[i as usize].is_min;
+        // Stop first so that no pending request is routed onto the dying instance.
+        self.stop_instance(i);
+        for r in victims {
+            self.fail(r, ErrorCause::InstanceCrash);
+        }
+        if was_min || self.alive.is_empty() {
+            self.new_instance(was_min);
+        }
+        self.drain_pending();
+    }
+
+    pub(super) fn autoscale(&mut self) {
+        let now = self.now();
+        let Some(policy) = self.policy.as_mut() else {
+            return;
+        };
+        self.gauges.advance(now);
+        let g = &self.gauges;
+        let (busy, util, in_flight) = self.window.push(
+            Integrals {
+                time: now,
+                busy_vcpu_seconds: g.integral.busy_vcpus,
+                capacity_vcpu_seconds: g.integral.capacity_vcpus,
+                in_flight_seconds: g.integral.in_flight,
+            },
+            policy.window(),
+        );
+        let metrics = ScalingMetrics {
+            now,
+            ready: g.ready as u32,
+            starting: g.starting as u32,
+            busy_vcpus: busy,
+            cpu_utilization: util,
+            in_flight,
+            pending: g.pending as u32,
+            vcpu: self.m.vcpu,
+            max_concurrency: self.m.max_concurrency,
+        };
+        let decision = policy.decide(&metrics);
+        let interval = policy.interval();
+        self.q.schedule_in(interval, Event::Autoscale);
+        let desired = decision
+            .desired
+            .clamp(self.m.min_instances, self.m.max_instances);
+        let current = self.alive.len() as u32;
+        if desired > current {
+            for _ in current..desired {
+                self.new_instance(false);
+            }
+        } else if desired < current {
+            self.scale_in(current - desired, decision.idle_retention);
+        }
+    }
+
+    pub(super) fn scale_in(&mut self, mut excess: u32, retention: f64) {
+        let now = self.now();
+        let mut idle: Vec<(f64, u32)> = self
+            .alive
+            .iter()
+            .map(|i| (i, &self.instances[*i as usize]))
+            .filter(|(_, inst)| {
+                inst.state == InstanceState::Ready
+                    && inst.in_flight == 0
+                    && !inst.is_min
+                    && now - inst.idle_since >= retention
+            })
+            .map(|(i, inst)| (inst.idle_since, *i))
+            .collect();
+        idle.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (_, i) in idle {
+            if excess == 0 {
+                break;
+            }
+            self.stop_instance(i);
+            excess -= 1;
+        }
+    }
+}

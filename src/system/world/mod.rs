@@ -1,0 +1,356 @@
+//! The event loop of one replication. The world's state is defined here; its handlers live
+//! in one file per concern: [`actors`], [`requests`], [`execute`] (pipelines) and [`fleet`]
+//! (instances and autoscaling).
+
+mod actors;
+mod execute;
+mod fleet;
+mod requests;
+
+use std::collections::VecDeque;
+
+use super::autoscaler::{self, MetricWindow, ScalingPolicy};
+use super::cost::{CostTotals, PlatformRates};
+use super::instance::{Instance, InstanceState};
+use super::llm::Quota;
+use super::model::{Model, Traffic};
+use super::pipeline::{Component, Frame, RequestKind};
+use super::rate_limit::RateLimiter;
+use super::session::History;
+use super::workload::TaskPlan;
+use crate::engine::EventQueue;
+use crate::metrics::{ErrorCause, GaugeIntegrals, Gauges, Recorder, TimeSeries};
+use crate::results::TimeSeriesRow;
+use crate::rng::Streams;
+
+const NONE: u32 = u32::MAX;
+
+/// Rounds a non-negative draw to a whole count (cheaper than `f64::round` on the hot path).
+#[inline]
+fn whole(x: f64) -> u64 {
+    (x + 0.5) as u64
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// An actor's think time is over.
+    Wake(u32),
+    /// A closed-workload user starts.
+    Spawn(u32),
+    /// The next open-workload session arrives.
+    Arrival,
+    /// The head of the pending queue may have reached its deadline.
+    Deadline,
+    /// A running request's timeout (request, generation).
+    Timeout(u32, u32),
+    /// An instance finished its cold start.
+    Ready(u32),
+    /// The earliest CPU burst on an instance finishes (instance, event generation).
+    CpuDone(u32, u32),
+    /// An LLM call returned (request, generation, frame).
+    LlmDone(u32, u32, u16),
+    /// A retry backoff ended (request, generation, frame).
+    BackoffDone(u32, u32, u16),
+    /// Datastore operations finished (request, generation, frame).
+    DatastoreDone(u32, u32, u16),
+    /// Autoscaler evaluation.
+    Autoscale,
+    /// Close a time-series bucket.
+    Sample,
+    /// End of warm-up: snapshot the counters.
+    WarmupEnd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestState {
+    Free,
+    Pending,
+    Running,
+}
+
+#[derive(Debug)]
+struct Request {
+    generation: u32,
+    state: RequestState,
+    kind: RequestKind,
+    actor: u32,
+    session: u32,
+    turn: u32,
+    created: f64,
+    pending_wait: f64,
+    instance: u32,
+    frames: Vec<Frame>,
+    turn_tokens: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    llm_calls: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NextRequest {
+    None,
+    Send(RequestKind),
+}
+
+#[derive(Debug)]
+struct Actor {
+    alive: bool,
+    identity: u32,
+    task: TaskPlan,
+    tasks_done: u32,
+    session: u32,
+    next: NextRequest,
+    welcome_done: u32,
+    burst_left: u32,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    identity: u32,
+    turns_done: u32,
+    history: History,
+}
+
+/// Counters that cost is computed from.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    llm_input: f64,
+    llm_output: f64,
+    datastore: [f64; 3],
+    requests: f64,
+}
+
+/// What one replication measured.
+#[derive(Clone, Debug)]
+pub struct ReplicationResult {
+    /// Latencies, errors and counts of the measured window.
+    pub recorder: Recorder,
+    /// Time series over the whole horizon.
+    pub timeseries: Vec<TimeSeriesRow>,
+    /// Length of the measured window, seconds.
+    pub window: f64,
+    /// Gauge integrals over the measured window.
+    pub integrals: GaugeIntegrals,
+    /// Most instances (ready plus starting) at once in the window.
+    pub max_instances: u32,
+    /// Cost of the measured window.
+    pub cost: CostTotals,
+    /// Events processed.
+    pub events: u64,
+}
+
+struct World<'m> {
+    m: &'m Model,
+    q: EventQueue<Event>,
+    rng: Streams,
+    rec: Recorder,
+    series: TimeSeries,
+    gauges: Gauges,
+    requests: Vec<Request>,
+    free_requests: Vec<u32>,
+    actors: Vec<Actor>,
+    free_actors: Vec<u32>,
+    sessions: Vec<Session>,
+    free_sessions: Vec<u32>,
+    instances: Vec<Instance>,
+    alive: Vec<u32>,
+    free_slots: u64,
+    pending: VecDeque<(u32, u32)>,
+    deadline_armed: bool,
+    policy: Option<Box<dyn ScalingPolicy>>,
+    window: MetricWindow,
+    quotas: Vec<Quota>,
+    limiter: RateLimiter,
+    rates: PlatformRates,
+    usage: Usage,
+    warmup_integrals: GaugeIntegrals,
+    warmup_cost: CostTotals,
+    max_instances_seen: u32,
+}
+
+/// Runs replication `replication` of `model` with `warmup` seconds discarded.
+pub fn run_replication(
+    model: &Model,
+    prices: &crate::config::PlatformPrices,
+    replication: u32,
+    warmup: f64,
+) -> ReplicationResult {
+    let mut w = World::new(model, prices, replication, warmup);
+    w.start();
+    while let Some(t) = w.q.peek_time() {
+        if t > model.horizon {
+            break;
+        }
+        let (_, event) = w.q.pop().expect("peeked");
+        w.handle(event);
+    }
+    w.finish()
+}
+
+impl<'m> World<'m> {
+    fn new(
+        m: &'m Model,
+        prices: &crate::config::PlatformPrices,
+        replication: u32,
+        warmup: f64,
+    ) -> Self {
+        Self {
+            m,
+            q: EventQueue::new(),
+            rng: Streams::new(m.seed, replication),
+            rec: Recorder::new(warmup, m.horizon),
+            series: TimeSeries::new(m.sample_interval, m.horizon),
+            gauges: Gauges::default(),
+            requests: Vec::new(),
+            free_requests: Vec::new(),
+            actors: Vec::new(),
+            free_actors: Vec::new(),
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+            instances: Vec::new(),
+            alive: Vec::new(),
+            free_slots: 0,
+            pending: VecDeque::new(),
+            deadline_armed: false,
+            policy: autoscaler::build(&m.autoscaler),
+            window: MetricWindow::default(),
+            quotas: m.models.iter().map(Quota::new).collect(),
+            limiter: RateLimiter::new(m.sessions_per_day, m.concurrent_sessions, m.identities()),
+            rates: PlatformRates::from_prices(m.billing, prices),
+            usage: Usage::default(),
+            warmup_integrals: GaugeIntegrals::default(),
+            warmup_cost: CostTotals::default(),
+            max_instances_seen: 0,
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.q.now()
+    }
+
+    // ----- setup and teardown -------------------------------------------------------------
+
+    fn start(&mut self) {
+        for _ in 0..self.m.min_instances {
+            let id = self.new_instance(true);
+            // Min instances are warm at time 0.
+            self.instance_ready(id);
+        }
+        match &self.m.traffic {
+            Traffic::Closed { starts, .. } => {
+                for (i, t) in starts.iter().enumerate() {
+                    self.q.schedule(*t, Event::Spawn(i as u32));
+                }
+            }
+            Traffic::Open { profile, .. } => {
+                let t = profile.next_arrival(0.0, self.m.horizon, &mut self.rng.arrivals);
+                if t.is_finite() {
+                    self.q.schedule(t, Event::Arrival);
+                }
+            }
+        }
+        if let Some(p) = &self.policy {
+            self.q.schedule(p.interval(), Event::Autoscale);
+        }
+        self.q.schedule(self.m.sample_interval, Event::Sample);
+        if self.rec.warmup > 0.0 {
+            self.q.schedule(self.rec.warmup, Event::WarmupEnd);
+        } else {
+            self.max_instances_seen = self.alive.len() as u32;
+        }
+    }
+
+    fn cost_until(&self, now: f64) -> CostTotals {
+        let mut c = CostTotals {
+            cloud_run_requests: self.usage.requests * self.rates.request,
+            llm_input: self.usage.llm_input,
+            llm_output: self.usage.llm_output,
+            datastore_reads: self.usage.datastore[0],
+            datastore_writes: self.usage.datastore[1],
+            datastore_deletes: self.usage.datastore[2],
+            ..CostTotals::default()
+        };
+        self.rates.add_compute(self.m, &self.instances, now, &mut c);
+        c
+    }
+
+    fn finish(mut self) -> ReplicationResult {
+        let end = self.m.horizon;
+        self.gauges.advance(end);
+        let cost = self.cost_until(end).since(&self.warmup_cost);
+        ReplicationResult {
+            window: end - self.rec.warmup,
+            integrals: self.gauges.integral.since(&self.warmup_integrals),
+            max_instances: self.max_instances_seen,
+            cost,
+            events: self.q.fired(),
+            timeseries: self.series.rows,
+            recorder: self.rec,
+        }
+    }
+
+    // ----- event dispatch -----------------------------------------------------------------
+
+    fn handle(&mut self, e: Event) {
+        match e {
+            Event::Wake(a) => self.wake(a),
+            Event::Spawn(i) => self.spawn_user(i),
+            Event::Arrival => self.arrival(),
+            Event::Deadline => self.expire_pending(),
+            Event::Timeout(r, g) => {
+                if self.is_live(r, g) && self.requests[r as usize].state == RequestState::Running {
+                    self.fail(r, ErrorCause::Timeout);
+                }
+            }
+            Event::Ready(i) => {
+                if self.instances[i as usize].state == InstanceState::Starting {
+                    self.instance_ready(i);
+                    self.drain_pending();
+                }
+            }
+            Event::CpuDone(i, g) => self.cpu_done(i, g),
+            Event::LlmDone(r, g, f) => {
+                self.gauges.advance(self.now());
+                self.gauges.llm_in_flight -= 1.0;
+                if self.is_live(r, g) {
+                    self.llm_done(r, f);
+                }
+            }
+            Event::BackoffDone(r, g, f) => {
+                if self.is_live(r, g) {
+                    let now = self.now();
+                    let fr = &mut self.requests[r as usize].frames[f as usize];
+                    fr.breakdown[Component::RetryBackoff as usize] += now - fr.started;
+                    self.issue_llm_call(r, f);
+                }
+            }
+            Event::DatastoreDone(r, g, f) => {
+                if self.is_live(r, g) {
+                    let now = self.now();
+                    let fr = &mut self.requests[r as usize].frames[f as usize];
+                    fr.breakdown[Component::Datastore as usize] += now - fr.started;
+                    self.complete_frame(r, f);
+                }
+            }
+            Event::Autoscale => self.autoscale(),
+            Event::Sample => {
+                let now = self.now();
+                self.gauges.advance(now);
+                self.series.close_bucket(now, &self.gauges.integral);
+                self.q.schedule_in(self.series.interval(), Event::Sample);
+            }
+            Event::WarmupEnd => {
+                let now = self.now();
+                self.gauges.advance(now);
+                self.warmup_integrals = self.gauges.integral;
+                self.warmup_cost = self.cost_until(now);
+                self.max_instances_seen = self.alive.len() as u32;
+            }
+        }
+    }
+
+    #[inline]
+    fn is_live(&self, r: u32, g: u32) -> bool {
+        self.requests[r as usize].generation == g
+    }
+}

@@ -1,0 +1,181 @@
+//! Pins the projected turn p95 of every shipped experiment (fixed seed, shorter horizon), so a
+//! change that moves a projection is a conscious one. When a model or mechanism changes on
+//! purpose, rerun `cargo test --test regression`, check that the new values are explained by
+//! the change, and update the table in the same commit.
+
+use std::path::Path;
+
+use capsim::config;
+use capsim::runner::{self, Overrides};
+
+/// (file, experiment name, horizon in seconds, replications, pinned turn p95 in seconds).
+/// NaN pins an experiment that completes no turns.
+const PINS: &[(&str, &str, f64, u32, f64)] = &[
+    ("experiments/phase1.yaml", "phase1", 1200.0, 2, 4.685823),
+    (
+        "experiments/phase2.yaml",
+        "phase2",
+        1200.0,
+        2,
+        4.847614999999999,
+    ),
+    ("experiments/phase3.yaml", "phase3", 1200.0, 2, 20.987903),
+    (
+        "experiments/phase1-deployed.yaml",
+        "phase1-deployed",
+        1200.0,
+        2,
+        8.134655,
+    ),
+    (
+        "experiments/phase2-deployed.yaml",
+        "phase2-deployed",
+        1200.0,
+        2,
+        8.177662999999999,
+    ),
+    (
+        "experiments/phase3-deployed.yaml",
+        "phase3-deployed",
+        1200.0,
+        2,
+        8.099839,
+    ),
+    (
+        "experiments/daily-cost.yaml",
+        "daily-cost-100",
+        21600.0,
+        2,
+        9.863167,
+    ),
+    (
+        "experiments/daily-cost.yaml",
+        "daily-cost-500",
+        21600.0,
+        2,
+        8.345599,
+    ),
+    (
+        "experiments/daily-cost.yaml",
+        "daily-cost-1000",
+        21600.0,
+        2,
+        8.345599,
+    ),
+    (
+        "experiments/seed-load-tests/1-concurrent-session-creation.yaml",
+        "seed-1-concurrent-session-creation",
+        600.0,
+        20,
+        f64::NAN,
+    ),
+    (
+        "experiments/seed-load-tests/2-concurrent-turn-execution.yaml",
+        "seed-2-concurrent-turn-execution",
+        600.0,
+        20,
+        5.8765301999999995,
+    ),
+    (
+        "experiments/seed-load-tests/3-full-session-flow.yaml",
+        "seed-3-full-session-flow",
+        600.0,
+        20,
+        8.3494902,
+    ),
+    (
+        "experiments/seed-load-tests/4-rate-limiting.yaml",
+        "seed-4-rate-limiting",
+        600.0,
+        20,
+        f64::NAN,
+    ),
+    (
+        "experiments/seed-load-tests/5-latency-distribution.yaml",
+        "seed-5-latency-distribution",
+        600.0,
+        20,
+        8.468683799999999,
+    ),
+    (
+        "experiments/validation/mmc-10-0.8.yaml",
+        "mmc-10-0.8",
+        2000.0,
+        2,
+        3.348479,
+    ),
+    (
+        "experiments/validation/mm1-ps-0.5.yaml",
+        "mm1-ps-0.5",
+        2000.0,
+        2,
+        7.2581109999999995,
+    ),
+];
+
+#[test]
+fn shipped_experiments_keep_their_projected_p95() {
+    let mut drifted = Vec::new();
+    for (file, name, horizon, replications, pinned) in PINS {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let loaded = config::load_all(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut e = loaded
+            .into_iter()
+            .map(|l| l.experiment)
+            .find(|e| e.name == *name)
+            .unwrap_or_else(|| panic!("{file} has no experiment {name}"));
+        runner::apply(
+            &mut e,
+            &Overrides {
+                seed: None,
+                replications: Some(*replications),
+                horizon: Some(*horizon),
+            },
+        )
+        .expect("overrides apply");
+        let p95 = runner::run(&e, false)
+            .expect("runs")
+            .summary
+            .turn_latency_s
+            .p95
+            .value;
+        let same = (p95.is_nan() && pinned.is_nan()) || (p95 - pinned).abs() <= 1e-9 * pinned.abs();
+        if !same {
+            drifted.push(format!(
+                "    (\"{file}\", \"{name}\", {horizon:.1}, {replications}, {p95:?}),"
+            ));
+        }
+    }
+    assert!(
+        drifted.is_empty(),
+        "projected p95 moved; if intended, update PINS:\n{}",
+        drifted.join("\n")
+    );
+}
+
+#[test]
+fn every_shipped_experiment_is_pinned() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("experiments folder") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    for file in files {
+        for loaded in config::load_all(&file).unwrap_or_else(|e| panic!("{e}")) {
+            let name = loaded.experiment.name;
+            assert!(
+                PINS.iter().any(|p| p.1 == name),
+                "experiment {name} ({}) has no regression pin",
+                file.display()
+            );
+        }
+    }
+}
