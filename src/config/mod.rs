@@ -71,6 +71,9 @@ pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
         }
         _ => None,
     };
+    // Drop sources of settings a child replaced wholesale (a switch of variant) and of the
+    // `variants` list itself, which is not a setting.
+    provenance.retain(|k, _| exists(&merged, k));
     let Some(variants) = variants else {
         return Ok(vec![parse(merged, provenance, &chain, path)?]);
     };
@@ -104,11 +107,15 @@ pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
                 _ => return Err(bad("each variant needs a `name`")),
             };
             let mut value = merged.clone();
-            merge(&mut value, Value::Mapping(overlay));
+            let mut sources = provenance.clone();
+            let overlay = Value::Mapping(overlay);
+            record_provenance(&overlay, "", path, &mut sources);
+            merge(&mut value, overlay);
+            sources.retain(|k, _| exists(&value, k));
             if let Value::Mapping(m) = &mut value {
                 m.insert("name".into(), format!("{base_name}-{variant}").into());
             }
-            parse(value, provenance.clone(), &chain, path)
+            parse(value, sources, &chain, path)
         })
         .collect()
 }
@@ -303,6 +310,19 @@ fn merge(base: &mut Value, top: Value) {
         }
         (b, t) => *b = t,
     }
+}
+
+/// Whether the dotted `path` names a setting present in `value` (after merging, a parent's
+/// setting may have been replaced by a child's switch of variant).
+fn exists(value: &Value, path: &str) -> bool {
+    let mut v = value;
+    for key in path.split('.') {
+        match v.get(key) {
+            Some(next) => v = next,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// A one-key mapping replacing a one-key mapping with a different key is a switch of variant

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{LatencySummary, RunOutput, SloCheck, Summary};
+use crate::results::{LatencySummary, LoadPoint, RunOutput, SloCheck, Summary};
 use crate::stats::Estimate;
 
 /// Renders the terminal summary of a run (plain text, about 40 lines).
@@ -250,7 +250,34 @@ fn slo(s: &Summary, lines: &mut Vec<String>) {
     if let Some(line) = load_curve_line(s) {
         lines.push(line);
     }
+    lines.extend(load_curve_table(s));
     lines.push(format!("Bottleneck: {} — {}", v.bottleneck, v.explanation));
+}
+
+/// Users and turn p95 per load-curve segment, one compact row each (errors only when any).
+fn load_curve_table(s: &Summary) -> Vec<String> {
+    let points: Vec<&LoadPoint> = s.load_curve.iter().filter(|p| p.turns > 0).collect();
+    if points.len() < 2 {
+        return Vec::new();
+    }
+    let row = |label: &str, digits: usize, f: &dyn Fn(&LoadPoint) -> f64| {
+        let cells: String = points
+            .iter()
+            .map(|p| match f(p) {
+                v if v.is_finite() => format!("{:>6}", number(v, digits)),
+                _ => format!("{:>6}", "-"),
+            })
+            .collect();
+        format!("  {label:<12}{cells}")
+    };
+    let mut rows = vec![
+        row("users", 0, &|p| p.users),
+        row("turn p95 s", 1, &|p| p.turn_p95.value),
+    ];
+    if points.iter().any(|p| p.error_rate.value > 0.0) {
+        rows.push(row("errors %", 1, &|p| p.error_rate.value * 100.0));
+    }
+    rows
 }
 
 /// Where the load curve crossed the turn-p95 and error-rate bounds (none when the SLO sets
