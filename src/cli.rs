@@ -42,7 +42,7 @@ enum Command {
         /// Simulated time per replication, e.g. 30m or 2h (overrides the file).
         #[arg(long, value_parser = parse_duration)]
         horizon: Option<f64>,
-        /// Print summary.json to stdout instead of the text summary.
+        /// Print summary.json to stdout instead of the text summary (an array for variants).
         #[arg(long)]
         json: bool,
         /// No progress bar.
@@ -77,6 +77,7 @@ pub fn main() -> anyhow::Result<()> {
                 horizon,
             };
             let several = all.len() > 1;
+            let mut summaries = Vec::new();
             for loaded in all {
                 let mut e = loaded.experiment;
                 runner::apply(&mut e, &overrides)?;
@@ -89,11 +90,19 @@ pub fn main() -> anyhow::Result<()> {
                 let files = crate::report::write_outputs(&output, &dir)
                     .with_context(|| format!("writing results to {}", dir.display()))?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&output.summary)?);
+                    summaries.push(output.summary);
                 } else {
                     print!("{}", crate::report::render_terminal(&output));
                     println!("Wrote {} files to {}/\n", files.len(), dir.display());
                 }
+            }
+            if json {
+                // One document: the summary, or an array of summaries when the file has variants.
+                let text = match summaries.as_slice() {
+                    [one] => serde_json::to_string_pretty(one)?,
+                    many => serde_json::to_string_pretty(many)?,
+                };
+                println!("{text}");
             }
             Ok(())
         }

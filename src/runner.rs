@@ -51,6 +51,7 @@ pub fn apply(e: &mut Experiment, o: &Overrides) -> anyhow::Result<()> {
             // Keep the experiment's intent: discard the same share of a shorter run.
             e.warmup = Warmup::Fixed(Seconds(h * 0.2));
         }
+        crate::config::check_buckets(e).map_err(anyhow::Error::msg)?;
     }
     Ok(())
 }
@@ -63,7 +64,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         .with_context(|| format!("experiment `{}` could not be compiled", e.name))?;
     let warmup = match e.warmup {
         Warmup::Fixed(w) => w.0,
-        Warmup::Auto(_) => auto_warmup(e, &model),
+        Warmup::Auto => auto_warmup(e, &model),
     };
     let bar = (progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(u64::from(e.replications));

@@ -21,6 +21,7 @@ use serde_yaml::{Mapping, Value};
 
 pub use error::ConfigError;
 pub use model::*;
+pub use validate::check_buckets;
 
 /// An experiment with where each of its settings came from.
 #[derive(Debug, Clone)]
@@ -238,10 +239,13 @@ fn load_merged(
         file: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let own: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::Syntax {
-        file: path.to_path_buf(),
-        line: e.location().map(|l| l.line()),
-        message: e.to_string(),
+    let own: Value = serde_yaml::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        ConfigError::Syntax {
+            file: path.to_path_buf(),
+            line: duplicate_key_line(&text, &message).or(e.location().map(|l| l.line())),
+            message,
+        }
     })?;
     let Value::Mapping(own) = own else {
         return Err(ConfigError::Field {
@@ -277,12 +281,39 @@ fn load_merged(
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut merged = Value::Mapping(Mapping::new());
     for parent in parents {
-        let parent_value = load_merged(&dir.join(&parent), provenance, chain, depth + 1)?;
+        let parent_path = dir.join(&parent);
+        if !parent_path.is_file() {
+            return Err(ConfigError::Field {
+                file: path.to_path_buf(),
+                line: find_line(path, "extends"),
+                field: "extends".into(),
+                message: format!("cannot read `{parent}` ({})", parent_path.display()),
+            });
+        }
+        let parent_value = load_merged(&parent_path, provenance, chain, depth + 1)?;
         merge(&mut merged, parent_value);
     }
     record_provenance(&Value::Mapping(own.clone()), "", path, provenance);
     merge(&mut merged, Value::Mapping(own));
     Ok(merged)
+}
+
+/// serde_yaml reports a duplicate key at the start of its mapping; find the repeated key's
+/// second occurrence instead.
+fn duplicate_key_line(text: &str, message: &str) -> Option<usize> {
+    let key = message
+        .split("duplicate entry with key \"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.starts_with(&format!("{key}:"))
+        })
+        .nth(1)
+        .map(|(i, _)| i + 1)
 }
 
 /// Deep-merges `top` onto `base`: mappings key by key, everything else replaced, null deletes.

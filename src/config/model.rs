@@ -16,7 +16,7 @@ use crate::units::{Bytes, Fraction, Price, Seconds};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
-    /// Short name; the default output folder is `plots/<name>/`.
+    /// Short name (letters, digits, `-`, `_`, `.`); the default output folder is `plots/<name>/`.
     pub name: String,
     /// One or two sentences on what the experiment asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,22 +46,34 @@ pub struct Experiment {
     pub slo: Slo,
 }
 
-/// Warm-up handling.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+/// Warm-up handling: a duration, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Warmup {
     /// Discard everything that starts before this time.
     Fixed(Seconds),
     /// `auto`: pick the cut-off by MSER-5 on the turn-latency series.
-    Auto(AutoWarmup),
+    Auto,
 }
 
-/// The literal `auto`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-pub enum AutoWarmup {
-    /// MSER-5 truncation.
-    Auto,
+impl Serialize for Warmup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Warmup::Fixed(d) => d.serialize(s),
+            Warmup::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Warmup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if value.as_str() == Some("auto") {
+            return Ok(Warmup::Auto);
+        }
+        Seconds::deserialize(value)
+            .map(Warmup::Fixed)
+            .map_err(|e| serde::de::Error::custom(format!("`auto` or a duration: {e}")))
+    }
 }
 
 /// Instance shape, limits, pricing and scaling of the serverless platform.

@@ -156,3 +156,86 @@ fn syntax_errors_give_the_line() {
         .to_string();
     assert!(missing.contains("nope.yaml"), "{missing}");
 }
+
+fn small_experiment(dir: &Path, file: &str, name: &str, extra: &str) -> PathBuf {
+    let models = repo_file("models/ai4joy-plan.yaml");
+    let text = format!(
+        "name: \"{name}\"\nextends: {}\nworkload:\n  kind: closed\n  users: 10\n  think_time: 1s\n  tasks: [{{kind: full_session, weight: 1}}]\nhorizon: 10m\nwarmup: 1m\nreplications: 2\nseed: 1\nsample_interval: 10s\n{extra}",
+        models.display()
+    );
+    write(dir, file, &text)
+}
+
+#[test]
+fn names_that_cannot_be_folders_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for bad in ["", ".", "../escape", "a/b"] {
+        let path = small_experiment(dir.path(), "n.yaml", bad, "");
+        let err = load(&path).expect_err(bad).to_string();
+        assert!(err.contains("field `name`"), "{bad:?}: {err}");
+    }
+    let ok = small_experiment(dir.path(), "ok.yaml", "phase-2_b.1", "");
+    assert!(load(&ok).is_ok());
+}
+
+#[test]
+fn too_many_time_series_buckets_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = small_experiment(dir.path(), "b.yaml", "b", "")
+        .to_string_lossy()
+        .to_string();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("sample_interval: 10s", "sample_interval: 1ns");
+    std::fs::write(&path, text).unwrap();
+    let err = load(Path::new(&path)).expect_err("too fine").to_string();
+    assert!(
+        err.contains("sample_interval") && err.contains("buckets"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_keys_point_at_the_repeat() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "dup.yaml",
+        "name: x\nhorizon: 1m\nseed: 1\nhorizon: 2m\n",
+    );
+    let err = load(&path).expect_err("duplicate").to_string();
+    assert!(err.contains("dup.yaml:4"), "{err}");
+}
+
+#[test]
+fn a_missing_parent_names_the_file_that_extends_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "child.yaml", "name: x\nextends: nowhere.yaml\n");
+    let err = load(&path).expect_err("missing parent").to_string();
+    assert!(
+        err.contains("child.yaml:2") && err.contains("nowhere.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn warmup_takes_auto_or_a_duration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auto = small_experiment(dir.path(), "auto.yaml", "auto", "")
+        .to_string_lossy()
+        .to_string();
+    let text = std::fs::read_to_string(&auto)
+        .unwrap()
+        .replace("warmup: 1m", "warmup: auto");
+    std::fs::write(&auto, &text).unwrap();
+    assert_eq!(
+        load(Path::new(&auto)).unwrap().experiment.warmup,
+        Warmup::Auto
+    );
+    std::fs::write(&auto, text.replace("warmup: auto", "warmup: -1m")).unwrap();
+    let err = load(Path::new(&auto)).expect_err("negative").to_string();
+    assert!(
+        err.contains("`auto` or a duration") && err.contains("warmup"),
+        "{err}"
+    );
+}

@@ -22,10 +22,39 @@ fn positive(field: &str, v: f64) -> Check {
     }
 }
 
+/// Most time-series buckets a run may ask for (`horizon / sample_interval`).
+pub const MAX_BUCKETS: f64 = 1_000_000.0;
+
+/// Checks that the time series stays a sane size.
+pub fn check_buckets(e: &Experiment) -> Result<(), String> {
+    let buckets = e.horizon.0 / e.sample_interval.0;
+    if buckets > MAX_BUCKETS {
+        return Err(format!(
+            "horizon / sample_interval = {buckets:.0} time-series buckets; at most {MAX_BUCKETS:.0} are allowed (raise sample_interval)"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks everything serde cannot.
 pub fn validate(e: &Experiment) -> Check {
+    let name_ok = !e.name.is_empty()
+        && !e.name.starts_with('.')
+        && e.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        fail(
+            "name",
+            format!(
+                "`{}` cannot name an output folder: use letters, digits, `-`, `_` and `.` (not first)",
+                e.name
+            ),
+        )?;
+    }
     positive("horizon", e.horizon.0)?;
     positive("sample_interval", e.sample_interval.0)?;
+    check_buckets(e).or_else(|m| fail("sample_interval", m))?;
     if let Warmup::Fixed(w) = e.warmup
         && w.0 >= e.horizon.0
     {

@@ -72,10 +72,13 @@ pub fn write_outputs(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>>
         // half-way would leave a half-empty folder under the final name.
         let old = sibling(&parent, name, "old", pid);
         remove_dir_if_present(&old)?;
-        fs::rename(dir, &old)
-            .with_context(|| format!("moving the previous {} aside", dir.display()))?;
+        if let Err(e) = fs::rename(dir, &old) {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(e).with_context(|| format!("moving the previous {} aside", dir.display()));
+        }
         if let Err(e) = fs::rename(&partial, dir) {
             let _ = fs::rename(&old, dir);
+            let _ = fs::remove_dir_all(&partial);
             return Err(e).with_context(|| format!("moving results into {}", dir.display()));
         }
         fs::remove_dir_all(&old).with_context(|| {

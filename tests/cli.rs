@@ -1,0 +1,633 @@
+//! End-to-end tests of the `sim` binary: `sim run` outputs, `--json`, variants, `sim check`,
+//! error messages on bad input and atomic replacement of the output folder.
+//!
+//! Runs are kept short (`--horizon 10m --replications 2` or less) and always write into a
+//! temporary folder via `--out`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The eight bytes every PNG file starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Every file a run writes into its output folder.
+const OUTPUT_FILES: [&str; 7] = [
+    "summary.json",
+    "timeseries.csv",
+    "latency_histogram.csv",
+    "latency_cdf.png",
+    "instances_cpu.png",
+    "latency_breakdown.png",
+    "cost_breakdown.png",
+];
+
+/// `sim`, run from the crate root, with a clean backtrace setting so that a panic would show
+/// its default "note: run with `RUST_BACKTRACE=1`" line.
+fn sim() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sim"));
+    cmd.current_dir(MANIFEST_DIR)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    cmd
+}
+
+fn run_sim(args: &[&str]) -> Output {
+    sim().args(args).output().expect("failed to start sim")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `sim` and insists it succeeds; returns stdout.
+fn run_ok(args: &[&str]) -> String {
+    let out = run_sim(args);
+    assert!(
+        out.status.success(),
+        "sim {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs `sim`, insists it fails cleanly with `code` (no panic, no backtrace hint, not killed by
+/// a signal) and returns stderr.
+fn run_fails(args: &[&str], code: i32) -> String {
+    let out = run_sim(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "sim {args:?}: expected exit code {code}, got {:?}\nstdout:\n{}\nstderr:\n{stderr}",
+        out.status,
+        text(&out.stdout)
+    );
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(
+            !stderr.contains(bad),
+            "sim {args:?}: stderr mentions {bad:?}:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.trim().is_empty(),
+        "sim {args:?}: failed without a message"
+    );
+    stderr
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+fn read_json(path: &Path) -> Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+}
+
+/// `v[a][b]...`, failing with the full path when a key is missing.
+fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    let mut cur = v;
+    for (i, key) in path.iter().enumerate() {
+        cur = cur
+            .get(*key)
+            .unwrap_or_else(|| panic!("summary.json has no `{}`", path[..=i].join(".")));
+    }
+    cur
+}
+
+/// Checks that `v` at `path` is an estimate `{"value": x, "ci95": [lo, hi]}` with finite
+/// numbers and lo <= x <= hi (the interval is centred on the estimate); returns the value.
+fn estimate(v: &Value, path: &[&str]) -> f64 {
+    let name = path.join(".");
+    let e = get(v, path);
+    let value = e["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{name}.value is not a number: {e}"));
+    let ci = e["ci95"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}.ci95 is not an array: {e}"));
+    assert_eq!(ci.len(), 2, "{name}.ci95 must have two bounds: {e}");
+    let lo = ci[0]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{name}.ci95[0] is not a number: {e}"));
+    let hi = ci[1]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{name}.ci95[1] is not a number: {e}"));
+    assert!(
+        value.is_finite() && lo.is_finite() && hi.is_finite(),
+        "{name}: {e}"
+    );
+    let slack = 1e-9 * value.abs().max(1.0);
+    assert!(
+        lo <= value + slack && value <= hi + slack,
+        "{name}: value outside its interval: {e}"
+    );
+    value
+}
+
+fn check_latency_summary(v: &Value, key: &str) {
+    let n = get(v, &[key, "n"])
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key}.n is not a count"));
+    assert!(n > 0, "{key}.n is 0");
+    let mut previous = 0.0;
+    for q in ["p50", "p90", "p95", "p99", "max"] {
+        let x = estimate(v, &[key, q]);
+        assert!(x > 0.0, "{key}.{q} = {x}");
+        assert!(
+            x >= previous,
+            "{key}.{q} = {x} is below the previous quantile"
+        );
+        previous = x;
+    }
+    let mean = estimate(v, &[key, "mean"]);
+    assert!(mean > 0.0 && mean <= previous, "{key}.mean = {mean}");
+}
+
+/// Line (1-based) of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in\n{text}"))
+        + 1
+}
+
+/// A small valid experiment (the shape of experiments/phase2.yaml with the workload of
+/// models/workload-phase2.yaml inlined), with `extra` appended.
+fn experiment_yaml(extra: &str) -> String {
+    let plan = Path::new(MANIFEST_DIR).join("models/ai4joy-plan.yaml");
+    format!(
+        "name: small
+extends: [{}]
+workload:
+  kind: closed
+  users: {{ from: 5, to: 10, over: 5m }}
+  tasks: [{{ kind: full_session, weight: 1 }}]
+  turn_think_time: {{ uniform: [20s, 40s] }}
+  think_time: {{ uniform: [1m, 5m] }}
+horizon: 5m
+warmup: 1m
+replications: 1
+seed: 1
+sample_interval: 30s
+slo: {{ turn_p95: 3s, error_rate: 1% }}
+{extra}",
+        plan.display()
+    )
+}
+
+/// Writes `content` as `dir/name` and returns its path.
+fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn run_prints_summary_and_writes_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("phase2");
+    let stdout = run_ok(&[
+        "run",
+        "experiments/phase2.yaml",
+        "--horizon",
+        "10m",
+        "--replications",
+        "2",
+        "--out",
+        path_str(&out),
+        "-q",
+    ]);
+    for needle in ["p95", "Bottleneck", "per day", "phase2"] {
+        assert!(
+            stdout.contains(needle),
+            "summary lacks {needle:?}:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Wrote 7 files"),
+        "summary does not report the 7 files:\n{stdout}"
+    );
+
+    for name in OUTPUT_FILES {
+        let path = out.join(name);
+        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{name} not written: {e}"));
+        assert!(!bytes.is_empty(), "{name} is empty");
+        if name.ends_with(".png") {
+            assert!(bytes.starts_with(PNG_SIGNATURE), "{name} is not a PNG");
+        }
+    }
+    // Nothing else in the folder, and no temporary folder left beside it.
+    let mut entries: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    entries.sort();
+    let mut expected = OUTPUT_FILES.map(String::from).to_vec();
+    expected.sort();
+    assert_eq!(entries, expected);
+    let siblings: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(siblings, ["phase2"], "leftovers beside the output folder");
+
+    let s = read_json(&out.join("summary.json"));
+    assert_eq!(s["experiment"], "phase2");
+    assert_eq!(s["capsim_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(s["replications"].as_u64(), Some(2));
+    assert_eq!(s["seed"].as_u64(), Some(20251124), "seed from the file");
+    assert_eq!(s["horizon_s"].as_f64(), Some(600.0), "--horizon 10m");
+
+    check_latency_summary(&s, "turn_latency_s");
+    check_latency_summary(&s, "session_start_latency_s");
+
+    let errors = get(&s, &["errors"])
+        .as_object()
+        .expect("errors is an object");
+    assert!(!errors.is_empty());
+    for (cause, count) in errors {
+        assert!(count.is_u64(), "errors.{cause} is not a count: {count}");
+    }
+    let error_rate = estimate(&s, &["error_rate"]);
+    assert!((0.0..=1.0).contains(&error_rate), "error_rate {error_rate}");
+
+    let mean_instances = estimate(&s, &["instances", "mean"]);
+    let max_instances = estimate(&s, &["instances", "max"]);
+    // models/ai4joy-plan.yaml: min_instances 1, max_instances 10.
+    assert!(
+        (1.0..=10.0).contains(&mean_instances) && mean_instances <= max_instances,
+        "instances mean {mean_instances}, max {max_instances}"
+    );
+    assert!(max_instances <= 10.0);
+    let cpu = estimate(&s, &["cpu_utilization", "mean"]);
+    assert!(cpu > 0.0 && cpu <= 1.0, "cpu_utilization {cpu}");
+
+    let per_turn = estimate(&s, &["cost_usd", "per_turn"]);
+    let per_session = estimate(&s, &["cost_usd", "per_session"]);
+    let per_day = estimate(&s, &["cost_usd", "per_day"]);
+    assert!(per_turn > 0.0 && per_session > per_turn && per_day > per_session);
+    let breakdown = get(&s, &["cost_usd", "breakdown"])
+        .as_array()
+        .expect("cost_usd.breakdown is an array");
+    assert!(!breakdown.is_empty());
+    let mut sum_per_day = 0.0;
+    let mut sum_share = 0.0;
+    for row in breakdown {
+        assert!(row["component"].is_string(), "no component in {row}");
+        sum_per_day += row["per_day"]["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no per_day value in {row}"));
+        sum_share += row["share"].as_f64().unwrap_or(0.0);
+    }
+    assert!(
+        (sum_per_day - per_day).abs() <= 1e-6 * per_day,
+        "breakdown sums to {sum_per_day}, per_day is {per_day}"
+    );
+    assert!((sum_share - 1.0).abs() < 1e-6, "shares sum to {sum_share}");
+
+    assert!(get(&s, &["slo", "met"]).is_boolean());
+    let bottleneck = get(&s, &["slo", "bottleneck"])
+        .as_str()
+        .expect("slo.bottleneck is a string");
+    assert!(!bottleneck.is_empty());
+    assert!(
+        stdout.contains(bottleneck),
+        "terminal summary does not name the bottleneck {bottleneck:?}"
+    );
+
+    let ts = fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    let mut lines = ts.lines();
+    let header = lines.next().expect("timeseries.csv is empty");
+    assert!(header.starts_with("time_s,"), "header: {header}");
+    let columns = header.split(',').count();
+    let rows: Vec<&str> = lines.collect();
+    // 10 minutes sampled every 30 s.
+    assert_eq!(rows.len(), 20, "timeseries.csv rows");
+    for row in &rows {
+        assert_eq!(row.split(',').count(), columns, "ragged row: {row}");
+    }
+    let hist = fs::read_to_string(out.join("latency_histogram.csv")).unwrap();
+    assert_eq!(hist.lines().next(), Some("metric,upper_s,count,cdf"));
+    assert!(
+        hist.lines().count() > 1,
+        "latency_histogram.csv has no rows"
+    );
+}
+
+#[test]
+fn json_flag_prints_the_summary_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("p2");
+    let stdout = run_ok(&[
+        "run",
+        "experiments/phase2.yaml",
+        "--horizon",
+        "10m",
+        "--replications",
+        "2",
+        "--out",
+        path_str(&out),
+        "--json",
+    ]);
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output is not one JSON document: {e}\n{stdout}"));
+    assert_eq!(json["experiment"], "phase2");
+    assert_eq!(json["replications"].as_u64(), Some(2));
+    assert!(
+        !stdout.contains("Bottleneck:"),
+        "text summary mixed into --json output"
+    );
+    // The same document as the file written.
+    let file = fs::read_to_string(out.join("summary.json")).unwrap();
+    assert_eq!(stdout, file, "stdout differs from summary.json");
+}
+
+#[test]
+fn variants_get_one_folder_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stdout = run_ok(&[
+        "run",
+        "experiments/daily-cost.yaml",
+        "--horizon",
+        "2h",
+        "--replications",
+        "2",
+        "--out",
+        path_str(tmp.path()),
+        "-q",
+    ]);
+    let mut per_day = Vec::new();
+    for v in ["100", "500", "1000"] {
+        let name = format!("daily-cost-{v}");
+        let dir = tmp.path().join(&name);
+        for file in OUTPUT_FILES {
+            assert!(dir.join(file).is_file(), "{name}/{file} missing");
+        }
+        let s = read_json(&dir.join("summary.json"));
+        assert_eq!(s["experiment"], name.as_str());
+        assert_eq!(s["replications"].as_u64(), Some(2));
+        assert_eq!(s["horizon_s"].as_f64(), Some(7200.0));
+        assert!(
+            stdout.contains(&name),
+            "summary does not mention {name}:\n{stdout}"
+        );
+        per_day.push(estimate(&s, &["cost_usd", "per_day"]));
+    }
+    assert!(
+        per_day[2] > per_day[0],
+        "1000 sessions/day cost ${}/day, not more than 100 sessions/day (${}/day)",
+        per_day[2],
+        per_day[0]
+    );
+    // Nothing but the three variant folders under --out.
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3);
+}
+
+#[test]
+fn check_prints_resolved_model_and_sources() {
+    let stdout = run_ok(&["check", "experiments/phase2.yaml"]);
+    assert!(
+        stdout.lines().any(|l| l.trim() == "max_concurrency: 10"),
+        "resolved YAML lacks max_concurrency: 10:\n{stdout}"
+    );
+    let source = stdout
+        .lines()
+        .find(|l| l.contains("platform.max_concurrency:"))
+        .unwrap_or_else(|| panic!("no source line for platform.max_concurrency:\n{stdout}"));
+    assert!(
+        source.starts_with('#'),
+        "source lines are comments: {source}"
+    );
+    assert!(source.contains("ai4joy-plan.yaml"), "{source}");
+    // The horizon is set by the experiment itself.
+    let horizon = stdout
+        .lines()
+        .find(|l| l.starts_with('#') && l.contains(" horizon:"))
+        .unwrap_or_else(|| panic!("no source line for horizon:\n{stdout}"));
+    assert!(horizon.contains("phase2.yaml"), "{horizon}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+}
+
+/// Guards the bad-input tests below: the template they break is valid as written.
+#[test]
+fn template_experiment_is_valid_and_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "ok.yaml", &experiment_yaml(""));
+    let stdout = run_ok(&["check", path_str(&file)]);
+    assert!(stdout.contains("is valid"), "{stdout}");
+    let out = tmp.path().join("out");
+    run_ok(&[
+        "run",
+        path_str(&file),
+        "--horizon",
+        "2m",
+        "--out",
+        path_str(&out),
+        "-q",
+    ]);
+    assert_eq!(read_json(&out.join("summary.json"))["experiment"], "small");
+}
+
+#[test]
+fn bad_value_type_names_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = experiment_yaml("platform:\n  max_concurrency: lots\n");
+    let file = write_file(tmp.path(), "bad-type.yaml", &yaml);
+    let line = line_of(&yaml, "max_concurrency: lots");
+    let out = tmp.path().join("out");
+    for args in [
+        vec!["check", path_str(&file)],
+        vec!["run", path_str(&file), "--out", path_str(&out), "-q"],
+    ] {
+        let stderr = run_fails(&args, 1);
+        let at = format!("{}:{line}", file.display());
+        assert!(stderr.contains(&at), "no {at} in: {stderr}");
+        assert!(stderr.contains("platform.max_concurrency"), "{stderr}");
+        assert!(
+            stderr.contains("lots"),
+            "the bad value is not quoted: {stderr}"
+        );
+    }
+    assert!(!out.exists(), "a failed run created its output folder");
+}
+
+#[test]
+fn unknown_field_is_reported_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = experiment_yaml("platform:\n  max_concurency: 5\n");
+    let file = write_file(tmp.path(), "typo.yaml", &yaml);
+    let line = line_of(&yaml, "max_concurency");
+    let stderr = run_fails(&["check", path_str(&file)], 1);
+    let at = format!("{}:{line}", file.display());
+    assert!(stderr.contains(&at), "no {at} in: {stderr}");
+    assert!(stderr.contains("unknown field"), "{stderr}");
+    assert!(stderr.contains("max_concurency"), "{stderr}");
+    // Suggests the valid names.
+    assert!(stderr.contains("max_concurrency"), "{stderr}");
+
+    // A top-level typo too.
+    let yaml = experiment_yaml("sample_intervl: 10s\n");
+    let file = write_file(tmp.path(), "typo-top.yaml", &yaml);
+    let line = line_of(&yaml, "sample_intervl");
+    let stderr = run_fails(&["check", path_str(&file)], 1);
+    let at = format!("{}:{line}", file.display());
+    assert!(stderr.contains(&at), "no {at} in: {stderr}");
+    assert!(stderr.contains("unknown field"), "{stderr}");
+    assert!(stderr.contains("sample_intervl"), "{stderr}");
+}
+
+#[test]
+fn duration_without_unit_asks_for_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = experiment_yaml("").replace("horizon: 5m", "horizon: 600");
+    assert!(yaml.contains("horizon: 600\n"));
+    let file = write_file(tmp.path(), "no-unit.yaml", &yaml);
+    let line = line_of(&yaml, "horizon: 600");
+    let stderr = run_fails(&["check", path_str(&file)], 1);
+    let at = format!("{}:{line}", file.display());
+    assert!(stderr.contains(&at), "no {at} in: {stderr}");
+    assert!(stderr.contains("`horizon`"), "{stderr}");
+    assert!(stderr.contains("unit"), "does not ask for a unit: {stderr}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("does-not-exist.yaml");
+    for cmd in ["check", "run"] {
+        let stderr = run_fails(&[cmd, path_str(&file)], 1);
+        assert!(
+            stderr.contains(path_str(&file)),
+            "{cmd}: file not named: {stderr}"
+        );
+    }
+
+    // A missing parent named in `extends` is named too.
+    let parent = tmp.path().join("no-such-parent.yaml");
+    let yaml = experiment_yaml("").replacen(
+        "extends: [",
+        &format!("extends: [{}, ", parent.display()),
+        1,
+    );
+    let file = write_file(tmp.path(), "orphan.yaml", &yaml);
+    let stderr = run_fails(&["check", path_str(&file)], 1);
+    assert!(stderr.contains("no-such-parent.yaml"), "{stderr}");
+}
+
+#[test]
+fn yaml_syntax_error_gives_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = experiment_yaml("").replace("seed: 1\n", "seed: 1: 2\n");
+    let file = write_file(tmp.path(), "syntax.yaml", &yaml);
+    let line = line_of(&yaml, "seed: 1: 2");
+    let stderr = run_fails(&["check", path_str(&file)], 1);
+    let at = format!("{}:{line}", file.display());
+    assert!(stderr.contains(&at), "no {at} in: {stderr}");
+    assert!(stderr.contains("syntax"), "{stderr}");
+}
+
+#[test]
+fn bad_horizon_flag_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stderr = run_fails(
+        &[
+            "run",
+            "experiments/phase2.yaml",
+            "--horizon",
+            "banana",
+            "--out",
+            path_str(&out),
+        ],
+        2,
+    );
+    assert!(stderr.contains("--horizon"), "{stderr}");
+    assert!(stderr.contains("banana"), "{stderr}");
+    assert!(!out.exists());
+
+    // Values the parser accepts but the run cannot use are refused too.
+    for (flag, value) in [("--horizon", "0s"), ("--replications", "0")] {
+        let stderr = run_fails(
+            &[
+                "run",
+                "experiments/phase2.yaml",
+                flag,
+                value,
+                "--out",
+                path_str(&out),
+            ],
+            1,
+        );
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn min_instances_above_max_names_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = experiment_yaml("platform:\n  min_instances: 5\n  max_instances: 2\n");
+    let file = write_file(tmp.path(), "min-max.yaml", &yaml);
+    let out = tmp.path().join("out");
+    for args in [
+        vec!["check", path_str(&file)],
+        vec!["run", path_str(&file), "--out", path_str(&out), "-q"],
+    ] {
+        let stderr = run_fails(&args, 1);
+        assert!(stderr.contains(path_str(&file)), "file not named: {stderr}");
+        assert!(
+            stderr.contains("platform.min_instances") || stderr.contains("platform.max_instances"),
+            "field not named: {stderr}"
+        );
+    }
+    assert!(!out.exists(), "a failed run created its output folder");
+}
+
+#[test]
+fn a_new_run_replaces_the_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("result");
+    let args = [
+        "run",
+        "experiments/phase2.yaml",
+        "--horizon",
+        "5m",
+        "--replications",
+        "1",
+        "--out",
+        path_str(&out),
+        "-q",
+    ];
+    run_ok(&args);
+    let first = fs::read(out.join("summary.json")).unwrap();
+    fs::write(out.join("stale.txt"), "left over from an older run").unwrap();
+
+    run_ok(&args);
+    assert!(
+        !out.join("stale.txt").exists(),
+        "stale file survived: results were merged, not replaced"
+    );
+    for name in OUTPUT_FILES {
+        assert!(out.join(name).is_file(), "{name} missing after re-run");
+    }
+    assert_eq!(
+        first,
+        fs::read(out.join("summary.json")).unwrap(),
+        "same seed, different summary.json"
+    );
+    // No `.partial-*` / `.old-*` folders left beside it.
+    let siblings: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(siblings, ["result"]);
+}
