@@ -49,6 +49,18 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run the validation suite (experiments/validation/) against queueing theory.
+    #[command(
+        after_help = "Examples:\n  sim validate\n  sim validate --scale 0.1\n  sim validate --doc docs/VALIDATION.md"
+    )]
+    Validate {
+        /// Multiply the stationary cases' horizons by this (smaller is faster, wider intervals).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Also write the table as Markdown to this file.
+        #[arg(long)]
+        doc: Option<PathBuf>,
+    },
     /// Validate an experiment file and print the fully resolved model with each setting's source.
     #[command(after_help = "Example:\n  sim check experiments/phase2.yaml")]
     Check {
@@ -103,6 +115,26 @@ pub fn main() -> anyhow::Result<()> {
                     many => serde_json::to_string_pretty(many)?,
                 };
                 println!("{text}");
+            }
+            Ok(())
+        }
+        Command::Validate { scale, doc } => {
+            if !(scale > 0.0 && scale.is_finite()) {
+                anyhow::bail!("--scale must be a positive number");
+            }
+            let checks = crate::validation::run_all(Path::new("."), scale)?;
+            print!("{}", crate::validation::table(&checks));
+            if let Some(path) = doc {
+                let command = if scale == 1.0 {
+                    format!("sim validate --doc {}", path.display())
+                } else {
+                    format!("sim validate --scale {scale} --doc {}", path.display())
+                };
+                std::fs::write(&path, crate::validation::markdown(&checks, &command))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if checks.iter().any(|c| !c.pass) {
+                anyhow::bail!("validation failed");
             }
             Ok(())
         }

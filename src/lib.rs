@@ -16,4 +16,5 @@ pub mod stats;
 pub mod system;
 pub mod theory;
 pub mod units;
+pub mod validation;
 pub mod verdict;
