@@ -33,10 +33,32 @@ fn seconds(micros: u64) -> f64 {
     micros as f64 / 1e6
 }
 
-fn latency_summary(hists: &[&Histogram<u64>]) -> LatencySummary {
+/// Latency estimates from one histogram per replication. With a single replication the
+/// intervals come from batch means instead: the measured window's equal time batches act as
+/// the independent units around the whole run's point estimate.
+fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> LatencySummary {
     let with_data: Vec<&&Histogram<u64>> = hists.iter().filter(|h| !h.is_empty()).collect();
     let n: u64 = hists.iter().map(|h| h.len()).sum();
-    let q = |p: f64| estimate(with_data.iter().map(|h| seconds(h.value_at_quantile(p))));
+    let single = with_data.len() == 1;
+    let units: Vec<&Histogram<u64>> = if single {
+        batches.iter().copied().filter(|h| !h.is_empty()).collect()
+    } else {
+        with_data.iter().map(|h| **h).collect()
+    };
+    let stat = |f: &dyn Fn(&Histogram<u64>) -> f64| -> Estimate {
+        let across = estimate(units.iter().map(|h| f(h)));
+        if single {
+            let value = f(with_data[0]);
+            let half = across.half_width();
+            Estimate {
+                value,
+                ci95: [value - half, value + half],
+            }
+        } else {
+            across
+        }
+    };
+    let q = |p: f64| stat(&|h| seconds(h.value_at_quantile(p)));
     let fewest = with_data.iter().map(|h| h.len()).min().unwrap_or(0) as f64;
     let warning = QUANTILES
         .iter()
@@ -50,12 +72,18 @@ fn latency_summary(hists: &[&Histogram<u64>]) -> LatencySummary {
         });
     LatencySummary {
         n,
-        mean: estimate(with_data.iter().map(|h| h.mean() / 1e6)),
+        ci_method: if single {
+            "batch_means"
+        } else {
+            "replications"
+        }
+        .to_string(),
+        mean: stat(&|h| h.mean() / 1e6),
         p50: q(0.5),
         p90: q(0.9),
         p95: q(0.95),
         p99: q(0.99),
-        max: estimate(with_data.iter().map(|h| seconds(h.max()))),
+        max: stat(&|h| seconds(h.max())),
         warning: if n == 0 {
             Some("no samples".into())
         } else {
@@ -191,8 +219,15 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Builds the run's output from its replications.
 pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> RunOutput {
-    let turn = latency_summary(&reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>());
-    let start = latency_summary(&reps.iter().map(|r| &r.recorder.start).collect::<Vec<_>>());
+    let first = &reps[0].recorder;
+    let turn = latency_summary(
+        &reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
+        &first.segment_turns.iter().collect::<Vec<_>>(),
+    );
+    let start = latency_summary(
+        &reps.iter().map(|r| &r.recorder.start).collect::<Vec<_>>(),
+        &first.segment_starts.iter().collect::<Vec<_>>(),
+    );
     let breakdown: Vec<BreakdownRow> = BREAKDOWN_NAMES
         .iter()
         .enumerate()
@@ -259,6 +294,7 @@ pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> Run
         experiment: e.name.clone(),
         seed: e.seed,
         replications: reps.len() as u32,
+        precision: None,
         horizon_s: e.horizon.0,
         warmup_s: warmup,
         turn_latency_s: turn,
@@ -379,9 +415,29 @@ mod tests {
         for i in 1..=200 {
             record_seconds(&mut h, f64::from(i) / 100.0);
         }
-        let s = latency_summary(&[&h, &h]);
+        let s = latency_summary(&[&h, &h], &[]);
         assert_eq!(s.n, 400);
         assert!((s.p50.value - 1.0).abs() < 0.01);
         assert!(s.warning.as_deref().is_some_and(|w| w.contains("p99")));
+        assert_eq!(s.ci_method, "replications");
+    }
+
+    #[test]
+    fn one_replication_takes_its_intervals_from_batches() {
+        let mut whole = latency_histogram();
+        let mut batches = Vec::new();
+        for b in 0..10 {
+            let mut h = latency_histogram();
+            for i in 1..=100 {
+                let v = f64::from(i) / 100.0 * (1.0 + f64::from(b) / 100.0);
+                record_seconds(&mut h, v);
+                record_seconds(&mut whole, v);
+            }
+            batches.push(h);
+        }
+        let s = latency_summary(&[&whole], &batches.iter().collect::<Vec<_>>());
+        assert_eq!(s.ci_method, "batch_means");
+        assert!((s.p50.value - whole.value_at_quantile(0.5) as f64 / 1e6).abs() < 1e-12);
+        assert!(s.p50.half_width() > 0.0 && s.p50.contains(s.p50.value));
     }
 }

@@ -69,6 +69,8 @@ pub struct Recorder {
     pub segment_length: f64,
     /// Turn latency per segment (by request creation time).
     pub segment_turns: Vec<Histogram<u64>>,
+    /// Session-start latency per segment.
+    pub segment_starts: Vec<Histogram<u64>>,
     /// Failed requests per segment.
     pub segment_errors: [u64; SEGMENTS],
     /// Finished requests per segment.
@@ -112,6 +114,7 @@ impl Recorder {
             warmup,
             segment_length: (horizon - warmup) / SEGMENTS as f64,
             segment_turns: (0..SEGMENTS).map(|_| latency_histogram()).collect(),
+            segment_starts: (0..SEGMENTS).map(|_| latency_histogram()).collect(),
             segment_errors: [0; SEGMENTS],
             segment_finished: [0; SEGMENTS],
             turn: latency_histogram(),
@@ -153,6 +156,14 @@ impl Recorder {
         if failed {
             self.segment_errors[seg] += 1;
         }
+    }
+
+    /// Records one successful session start created at `created`.
+    pub fn record_start(&mut self, created: f64, latency: f64) {
+        record_seconds(&mut self.start, latency);
+        let seg = self.segment(created);
+        record_seconds(&mut self.segment_starts[seg], latency);
+        self.sessions_started += 1;
     }
 
     /// Records one completed turn's latency and its breakdown.

@@ -18,6 +18,9 @@ pub struct Summary {
     pub seed: u64,
     /// Replications run.
     pub replications: u32,
+    /// Sequential stopping outcome (absent when the experiment sets no `precision`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionOutcome>,
     /// Simulated time per replication, seconds.
     pub horizon_s: f64,
     /// Warm-up discarded per replication, seconds (chosen by MSER-5 when `warmup: auto`).
@@ -58,11 +61,27 @@ pub struct Summary {
     pub events: u64,
 }
 
+/// What sequential stopping achieved.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrecisionOutcome {
+    /// Targeted estimate, e.g. `turn_p95`.
+    pub metric: String,
+    /// Target relative half-width.
+    pub target: f64,
+    /// Relative half-width reached.
+    pub achieved: f64,
+    /// Whether the target was reached before the replication cap.
+    pub met: bool,
+}
+
 /// Latency percentiles with 95 % confidence intervals across replications.
 #[derive(Clone, Debug, Serialize)]
 pub struct LatencySummary {
     /// Samples behind the estimates, summed over replications.
     pub n: u64,
+    /// How the intervals were made: `replications` (Student-t across replications) or
+    /// `batch_means` (one replication: across 10 equal time batches of the measured window).
+    pub ci_method: String,
     /// Mean.
     pub mean: Estimate,
     /// Median.

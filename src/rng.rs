@@ -34,8 +34,8 @@ pub enum Purpose {
     Retry = 9,
 }
 
-/// SplitMix64 finaliser: a good 64-bit mixer for deriving seeds.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64 finaliser: a good 64-bit mixer for deriving seeds and fingerprints.
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

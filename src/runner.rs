@@ -1,5 +1,6 @@
 //! Runs an experiment: compiles the model, picks the warm-up, runs the replications in
-//! parallel (rayon) and aggregates them. Replications are independent and collected in
+//! parallel (rayon) and aggregates them; with `precision`, keeps adding batches of
+//! replications until the targeted estimate's interval is narrow enough or the cap is hit. Replications are independent and collected in
 //! replication order, so results do not depend on the thread count.
 
 use std::io::IsTerminal;
@@ -8,8 +9,8 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::config::{Experiment, Warmup};
-use crate::results::RunOutput;
+use crate::config::{Experiment, PrecisionMetric, Warmup};
+use crate::results::{PrecisionOutcome, RunOutput, Summary};
 use crate::stats::mser_truncation;
 use crate::system::model::Model;
 use crate::system::{ReplicationResult, run_replication};
@@ -76,20 +77,73 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         bar.set_message(e.name.clone());
         bar
     });
-    let reps: Vec<ReplicationResult> = (0..e.replications)
-        .into_par_iter()
-        .map(|r| {
-            let result = run_replication(&model, &e.platform.prices, r, warmup);
-            if let Some(b) = &bar {
-                b.inc(1);
+    let run_range = |from: u32, to: u32| -> Vec<ReplicationResult> {
+        (from..to)
+            .into_par_iter()
+            .map(|r| {
+                let result = run_replication(&model, &e.platform.prices, r, warmup);
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                result
+            })
+            .collect()
+    };
+    let mut reps = run_range(0, e.replications);
+    let mut output = crate::aggregate::summarize(e, &reps, warmup);
+    if let Some(rule) = &e.precision {
+        let (target, metric, cap) = rule.rule();
+        let step = e.replications.max(2);
+        loop {
+            let achieved = relative_half_width(&output.summary, metric);
+            let met = achieved <= target;
+            let n = reps.len() as u32;
+            if met || n >= cap {
+                output.summary.precision = Some(PrecisionOutcome {
+                    metric: metric_name(metric).to_string(),
+                    target,
+                    achieved,
+                    met,
+                });
+                break;
             }
-            result
-        })
-        .collect();
+            let next = (n + step).min(cap);
+            if let Some(b) = &bar {
+                b.set_length(u64::from(next));
+            }
+            reps.extend(run_range(n, next));
+            output = crate::aggregate::summarize(e, &reps, warmup);
+        }
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(crate::aggregate::summarize(e, &reps, warmup))
+    Ok(output)
+}
+
+/// Relative 95 % half-width of the targeted estimate (infinite while unknown).
+fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
+    let e = match metric {
+        PrecisionMetric::TurnMean => s.turn_latency_s.mean,
+        PrecisionMetric::TurnP50 => s.turn_latency_s.p50,
+        PrecisionMetric::TurnP95 => s.turn_latency_s.p95,
+        PrecisionMetric::TurnP99 => s.turn_latency_s.p99,
+        PrecisionMetric::SessionStartP95 => s.session_start_latency_s.p95,
+        PrecisionMetric::CostPerDay => s.cost_usd.per_day,
+    };
+    let r = e.half_width() / e.value.abs();
+    if r.is_finite() { r } else { f64::INFINITY }
+}
+
+fn metric_name(m: PrecisionMetric) -> &'static str {
+    match m {
+        PrecisionMetric::TurnMean => "turn_mean",
+        PrecisionMetric::TurnP50 => "turn_p50",
+        PrecisionMetric::TurnP95 => "turn_p95",
+        PrecisionMetric::TurnP99 => "turn_p99",
+        PrecisionMetric::SessionStartP95 => "session_start_p95",
+        PrecisionMetric::CostPerDay => "cost_per_day",
+    }
 }
 
 /// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of

@@ -44,6 +44,61 @@ pub struct Experiment {
     /// Service-level objectives checked by the verdict.
     #[serde(default)]
     pub slo: Slo,
+    /// Sequential stopping: add replications until a metric is known precisely enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+}
+
+/// Sequential stopping rule: `precision: 3%`, or the long form with metric and cap.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Precision {
+    /// Relative half-width target for turn p95, with the default cap.
+    Target(Fraction),
+    /// Full form.
+    Rule {
+        /// Stop once the 95 % half-width is within this share of the estimate.
+        target: Fraction,
+        /// Which estimate.
+        metric: PrecisionMetric,
+        /// Never run more replications than this.
+        max_replications: u32,
+    },
+}
+
+/// Replications at most when `precision` gives only a target.
+pub const DEFAULT_MAX_REPLICATIONS: u32 = 100;
+
+impl Precision {
+    /// (target, metric, cap).
+    pub fn rule(&self) -> (f64, PrecisionMetric, u32) {
+        match self {
+            Precision::Target(t) => (t.0, PrecisionMetric::TurnP95, DEFAULT_MAX_REPLICATIONS),
+            Precision::Rule {
+                target,
+                metric,
+                max_replications,
+            } => (target.0, *metric, *max_replications),
+        }
+    }
+}
+
+/// Estimates a precision rule can target.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PrecisionMetric {
+    /// Mean turn latency.
+    TurnMean,
+    /// Turn p50.
+    TurnP50,
+    /// Turn p95.
+    TurnP95,
+    /// Turn p99.
+    TurnP99,
+    /// Session-start p95.
+    SessionStartP95,
+    /// Cost per day.
+    CostPerDay,
 }
 
 /// Warm-up handling: a duration, or `auto`.

@@ -63,6 +63,18 @@ pub fn validate(e: &Experiment) -> Check {
     if e.replications == 0 {
         fail("replications", "at least one replication is needed")?;
     }
+    if let Some(p) = &e.precision {
+        let (target, _, cap) = p.rule();
+        if target <= 0.0 {
+            fail("precision", "the target half-width must be above 0 %")?;
+        }
+        if cap < e.replications.max(2) {
+            fail(
+                "precision.max_replications",
+                "must be at least `replications` (and 2, to have an interval)",
+            )?;
+        }
+    }
     platform(&e.platform)?;
     llm(&e.llm)?;
     for (name, op) in [

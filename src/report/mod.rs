@@ -14,7 +14,7 @@ pub(crate) mod fixture {
     use crate::results::{
         BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary, ErrorCounts,
         HistogramRow, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary, LoadPoint,
-        RunOutput, ScalingLines, SloCheck, SloVerdict, Summary, TimeSeriesRow,
+        PrecisionOutcome, RunOutput, ScalingLines, SloCheck, SloVerdict, Summary, TimeSeriesRow,
     };
     use crate::stats::Estimate;
 
@@ -29,6 +29,7 @@ pub(crate) mod fixture {
     fn latency(scale: f64, n: u64) -> LatencySummary {
         LatencySummary {
             n,
+            ci_method: "replications".into(),
             mean: est(1.9 * scale, 0.08 * scale),
             p50: est(1.7 * scale, 0.07 * scale),
             p90: est(2.2 * scale, 0.1 * scale),
@@ -95,6 +96,12 @@ pub(crate) mod fixture {
             experiment: "baseline".to_string(),
             seed: 42,
             replications: 10,
+            precision: Some(PrecisionOutcome {
+                metric: "turn_p95".into(),
+                target: 0.03,
+                achieved: 0.021,
+                met: true,
+            }),
             horizon_s: 3600.0,
             warmup_s: 312.0,
             turn_latency_s: latency(1.0, 12_345),

@@ -39,6 +39,19 @@ fn header(s: &Summary, lines: &mut Vec<String>) {
         s.seed,
         count(s.events),
     ));
+    if let Some(p) = &s.precision {
+        lines.push(format!(
+            "precision: {} known to ±{:.1} % (target {:.1} %){}",
+            p.metric,
+            p.achieved * 100.0,
+            p.target * 100.0,
+            if p.met {
+                ""
+            } else {
+                " — NOT reached: replication cap hit"
+            }
+        ));
+    }
 }
 
 fn latency(s: &Summary, lines: &mut Vec<String>) {

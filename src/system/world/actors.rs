@@ -65,6 +65,8 @@ impl World<'_> {
             None => NONE,
         };
         let kind = *session;
+        self.arrivals_fingerprint =
+            crate::rng::mix(self.arrivals_fingerprint ^ self.now().to_bits());
         let next = profile.next_arrival(self.now(), self.m.horizon, &mut self.rng.arrivals);
         if next.is_finite() {
             self.q.schedule(next, Event::Arrival);

@@ -137,9 +137,13 @@ pub struct ReplicationResult {
     pub cost: CostTotals,
     /// Events processed.
     pub events: u64,
+    /// Hash of every open-workload session arrival time, in order: equal fingerprints mean
+    /// the same arrivals (common random numbers across configurations).
+    pub arrivals_fingerprint: u64,
 }
 
 struct World<'m> {
+    arrivals_fingerprint: u64,
     m: &'m Model,
     q: EventQueue<Event>,
     rng: Streams,
@@ -195,6 +199,7 @@ impl<'m> World<'m> {
         warmup: f64,
     ) -> Self {
         Self {
+            arrivals_fingerprint: 0,
             m,
             q: EventQueue::new(),
             rng: Streams::new(m.seed, replication),
@@ -284,6 +289,7 @@ impl<'m> World<'m> {
             max_instances: self.max_instances_seen,
             cost,
             events: self.q.fired(),
+            arrivals_fingerprint: self.arrivals_fingerprint,
             timeseries: self.series.rows,
             recorder: self.rec,
         }

@@ -3,7 +3,7 @@
 
 use super::{Event, NONE, Request, RequestState, World, whole};
 use crate::config::{Routing, TaskKind};
-use crate::metrics::{ErrorCause, count_error, record_seconds};
+use crate::metrics::{ErrorCause, count_error};
 use crate::system::instance::InstanceState;
 use crate::system::pipeline::{Component, NO_PARENT, RequestKind};
 use crate::system::rate_limit::Admission;
@@ -276,8 +276,7 @@ impl World<'_> {
                 let s = self.new_session(identity);
                 self.actors[a as usize].session = s;
                 if measured {
-                    record_seconds(&mut self.rec.start, latency);
-                    self.rec.sessions_started += 1;
+                    self.rec.record_start(created, latency);
                 }
             }
             RequestKind::Close => {
