@@ -49,6 +49,27 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run several experiments (and their variants) and print one row of key results each.
+    #[command(
+        after_help = "Examples:\n  sim compare experiments/phase2.yaml experiments/phase2-deployed.yaml\n  sim compare experiments/daily-cost.yaml --markdown"
+    )]
+    Compare {
+        /// Experiment files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+        /// Master seed (overrides the files).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replications (overrides the files).
+        #[arg(long)]
+        replications: Option<u32>,
+        /// Simulated time per replication (overrides the files).
+        #[arg(long, value_parser = parse_duration)]
+        horizon: Option<f64>,
+    },
     /// Run the validation suite (experiments/validation/) against queueing theory.
     #[command(
         after_help = "Examples:\n  sim validate\n  sim validate --scale 0.1\n  sim validate --doc docs/VALIDATION.md"
@@ -116,6 +137,29 @@ pub fn main() -> anyhow::Result<()> {
                 };
                 println!("{text}");
             }
+            Ok(())
+        }
+        Command::Compare {
+            files,
+            markdown,
+            seed,
+            replications,
+            horizon,
+        } => {
+            let overrides = Overrides {
+                seed,
+                replications,
+                horizon,
+            };
+            let mut summaries = Vec::new();
+            for file in &files {
+                for loaded in config::load_all(file)? {
+                    let mut e = loaded.experiment;
+                    runner::apply(&mut e, &overrides)?;
+                    summaries.push(runner::run(&e, false)?.summary);
+                }
+            }
+            print!("{}", crate::report::comparison_table(&summaries, markdown));
             Ok(())
         }
         Command::Validate { scale, doc } => {

@@ -6,9 +6,10 @@
 //! is parsed into [`Experiment`] with unknown fields rejected, then checked by [`validate`].
 //! Every error names the file, the field and, where it can be found, the line.
 //!
-//! One exception to key-by-key merging: a one-key mapping over a one-key mapping with another
-//! key replaces it, so a child can switch a distribution family or a policy
-//! (`lognormal:` → `uniform:`) without nulling the parent's choice first.
+//! One exception to key-by-key merging: a one-key mapping whose key names a variant (a
+//! distribution family, latency model, autoscaling policy, arrival profile or deadline rule)
+//! over a one-key mapping naming another variant replaces it, so a child can switch
+//! `lognormal:` to `uniform:` without nulling the parent's choice first.
 
 mod error;
 mod model;
@@ -356,13 +357,47 @@ fn exists(value: &Value, path: &str) -> bool {
     true
 }
 
-/// A one-key mapping replacing a one-key mapping with a different key is a switch of variant
-/// (`lognormal:` to `uniform:`, `threshold:` to `cloud_run:`), not an addition: replace it.
+/// Keys that name a variant of a choice (a distribution family, a latency model, a policy, an
+/// arrival profile, a deadline rule) rather than a field of a struct.
+const VARIANT_TAGS: &[&str] = &[
+    "constant",
+    "uniform",
+    "exponential",
+    "normal",
+    "lognormal",
+    "gamma",
+    "weibull",
+    "pareto",
+    "empirical",
+    "discrete",
+    "mixture",
+    "shifted",
+    "tokens",
+    "end_to_end",
+    "fixed",
+    "startup_multiple",
+    "threshold",
+    "cloud_run",
+    "per_second",
+    "per_day",
+    "piecewise",
+];
+
+/// A one-key mapping replacing a one-key mapping with another variant tag is a switch of
+/// variant (`lognormal:` to `uniform:`, `threshold:` to `cloud_run:`), not an addition:
+/// replace it. Struct fields (`timeout:` over `steps:`) still merge.
 fn switches_variant(base: &Value, top: &Value) -> bool {
+    fn tag(m: &Mapping) -> Option<&str> {
+        (m.len() == 1)
+            .then(|| m.keys().next().and_then(Value::as_str))
+            .flatten()
+            .filter(|k| VARIANT_TAGS.contains(k))
+    }
     match (base, top) {
-        (Value::Mapping(b), Value::Mapping(t)) => {
-            b.len() == 1 && t.len() == 1 && b.keys().next() != t.keys().next()
-        }
+        (Value::Mapping(b), Value::Mapping(t)) => match (tag(b), tag(t)) {
+            (Some(x), Some(y)) => x != y,
+            _ => false,
+        },
         _ => false,
     }
 }

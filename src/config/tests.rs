@@ -89,6 +89,13 @@ fn switching_a_distribution_family_replaces_it() {
     merge(&mut base, top);
     let cs = &base["platform"]["cold_start"];
     assert!(cs.get("lognormal").is_none() && cs.get("uniform").is_some());
+    // Struct fields with one key each still merge.
+    let mut turn: Value = serde_yaml::from_str("turn: { steps: [] }\n").unwrap();
+    merge(
+        &mut turn,
+        serde_yaml::from_str("turn: { timeout: 2s }\n").unwrap(),
+    );
+    assert!(turn["turn"].get("steps").is_some() && turn["turn"].get("timeout").is_some());
 }
 
 #[test]

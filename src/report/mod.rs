@@ -1,10 +1,12 @@
 //! Rendering a finished run: the terminal summary, the output folder (`summary.json`, CSVs) and
-//! the PNG charts.
+//! the PNG charts; and the side-by-side table of several runs.
 
+mod compare;
 mod files;
 pub mod plot;
 mod terminal;
 
+pub use compare::comparison_table;
 pub use files::write_outputs;
 pub use terminal::render_terminal;
 

@@ -7,7 +7,9 @@ use crate::system::autoscaler::{Integrals, ScalingMetrics};
 use crate::system::instance::{Instance, InstanceState, ProcessorSharing};
 
 impl World<'_> {
-    pub(super) fn new_instance(&mut self, is_min: bool) -> u32 {
+    /// Requests a new instance; a `warm` one (min instances at time 0) is ready at once, any
+    /// other pays a cold start.
+    pub(super) fn new_instance(&mut self, is_min: bool, warm: bool) -> u32 {
         let now = self.now();
         let slots = self.m.program.cache_keys.len() * 2;
         self.instances
@@ -16,11 +18,13 @@ impl World<'_> {
         self.alive.push(i);
         self.gauges.advance(now);
         self.gauges.starting += 1.0;
-        if self.rec.measures(now) {
-            self.rec.cold_starts += 1;
-        }
         self.note_instance_count();
-        if now > 0.0 || !is_min {
+        if warm {
+            self.instance_ready(i);
+        } else {
+            if self.rec.measures(now) {
+                self.rec.cold_starts += 1;
+            }
             let delay = self.m.cold_start.sample(&mut self.rng.cold_start);
             self.q.schedule_in(delay, Event::Ready(i));
         }
@@ -80,7 +84,7 @@ impl World<'_> {
             self.fail(r, ErrorCause::InstanceCrash);
         }
         if was_min || self.alive.is_empty() {
-            self.new_instance(was_min);
+            self.new_instance(was_min, false);
         }
         self.drain_pending();
     }
@@ -121,7 +125,7 @@ impl World<'_> {
         let current = self.alive.len() as u32;
         if desired > current {
             for _ in current..desired {
-                self.new_instance(false);
+                self.new_instance(false, false);
             }
         } else if desired < current {
             self.scale_in(current - desired, decision.idle_retention);

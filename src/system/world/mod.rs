@@ -237,9 +237,8 @@ impl<'m> World<'m> {
 
     fn start(&mut self) {
         for _ in 0..self.m.min_instances {
-            let id = self.new_instance(true);
             // Min instances are warm at time 0.
-            self.instance_ready(id);
+            self.new_instance(true, true);
         }
         match &self.m.traffic {
             Traffic::Closed { starts, .. } => {

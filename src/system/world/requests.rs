@@ -87,7 +87,7 @@ impl World<'_> {
         }
         // A request can always trigger scale-out from zero.
         if self.alive.is_empty() && self.m.max_instances > 0 {
-            self.new_instance(false);
+            self.new_instance(false, false);
         }
     }
 

@@ -1,0 +1,122 @@
+//! Side-by-side table of several runs (`sim compare`), as plain text or Markdown.
+
+use crate::results::Summary;
+use crate::stats::Estimate;
+
+const HEADER: [&str; 11] = [
+    "experiment",
+    "turn p50 s",
+    "turn p95 s (95 % CI)",
+    "errors",
+    "instances mean / max",
+    "CPU",
+    "in flight",
+    "LLM calls / turn",
+    "$ / session",
+    "$ / day",
+    "SLO · bottleneck",
+];
+
+fn ci(e: Estimate, digits: usize) -> String {
+    if e.ci95.iter().all(|x| x.is_finite()) {
+        format!(
+            "{:.d$} [{:.d$}, {:.d$}]",
+            e.value,
+            e.ci95[0],
+            e.ci95[1],
+            d = digits
+        )
+    } else {
+        format!("{:.d$}", e.value, d = digits)
+    }
+}
+
+fn money(v: Option<Estimate>) -> String {
+    match v {
+        Some(e) if e.value.is_finite() => {
+            let digits = if e.value >= 10.0 {
+                2
+            } else if e.value >= 0.1 {
+                3
+            } else {
+                5
+            };
+            format!("{:.d$}", e.value, d = digits)
+        }
+        _ => "-".into(),
+    }
+}
+
+fn row(s: &Summary) -> [String; 11] {
+    let t = &s.turn_latency_s;
+    [
+        s.experiment.clone(),
+        format!("{:.2}", t.p50.value),
+        ci(t.p95, 2),
+        format!("{:.2} %", s.error_rate.value * 100.0),
+        format!(
+            "{:.1} / {:.0}",
+            s.instances.mean.value, s.instances.max.value
+        ),
+        format!("{:.0} %", s.cpu_utilization.mean.value * 100.0),
+        format!("{:.1}", s.concurrency.mean_in_flight.value),
+        format!("{:.2}", s.llm.calls_per_turn.value),
+        money(s.cost_usd.per_session),
+        money(Some(s.cost_usd.per_day)),
+        format!(
+            "{} · {}",
+            if s.slo.met { "met" } else { "missed" },
+            s.slo.bottleneck
+        ),
+    ]
+}
+
+/// The runs as an aligned text table, or as a Markdown table.
+pub fn comparison_table(summaries: &[Summary], markdown: bool) -> String {
+    let rows: Vec<[String; 11]> = summaries.iter().map(row).collect();
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
+        out.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
+        for r in &rows {
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        return out;
+    }
+    let all: Vec<Vec<String>> = std::iter::once(HEADER.iter().map(|h| h.to_string()).collect())
+        .chain(rows.iter().map(|r| r.to_vec()))
+        .collect();
+    let widths: Vec<usize> = (0..HEADER.len())
+        .map(|i| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &all {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::sample_output;
+
+    #[test]
+    fn one_row_per_run_in_both_forms() {
+        let a = sample_output().summary;
+        let mut b = a.clone();
+        b.experiment = "other".into();
+        let text = comparison_table(&[a.clone(), b.clone()], false);
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.contains("baseline") && text.contains("other"));
+        assert!(text.contains("2.41 [2.30, 2.52]"), "{text}");
+        let md = comparison_table(&[a, b], true);
+        assert_eq!(md.lines().count(), 4);
+        assert!(md.lines().all(|l| l.starts_with('|') && l.ends_with('|')));
+    }
+}
