@@ -1,21 +1,13 @@
-//! Replication statistics: point estimates with confidence intervals, warm-up truncation and
-//! distribution-free intervals for quantiles.
+//! Replication statistics: point estimates with confidence intervals and warm-up truncation.
 //!
 //! * [`Estimate::from_replications`] turns one value per independent replication into a mean
 //!   with a Student-t 95 % interval (the replications are iid, so the classic interval is
 //!   exact for normal data and asymptotically right otherwise).
 //! * [`mser_truncation`] picks the warm-up period to delete from a time-ordered series with
 //!   the MSER (marginal standard error) rule, optionally in its MSER-5 form.
-//! * [`quantile_rank_interval`] gives the order statistics that bracket a population quantile
-//!   with at least 95 % probability, from the binomial distribution of the number of samples
-//!   below it.
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use statrs::distribution::{ContinuousCDF, StudentsT};
-use statrs::function::factorial::ln_binomial;
-
-/// Two-sided 95 % standard normal critical value, Φ⁻¹(0.975).
-const Z_975: f64 = 1.959_963_984_540_054;
 
 /// A point estimate with a two-sided 95 % confidence interval.
 ///
@@ -151,100 +143,6 @@ pub fn mser_truncation(means: &[f64], weights: &[f64], batch_of_five: bool) -> u
     }
 }
 
-/// Ranks (0-based, into the sorted sample) of the order statistics that bracket the
-/// population p-quantile with probability at least 95 %, for `n` iid samples from a
-/// continuous distribution.
-///
-/// The number of samples below the quantile is Binomial(n, p), so
-/// P(X₍lo₎ ≤ q_p ≤ X₍hi₎) = F(hi) − F(lo) with F its CDF (ranks 0-based). `lo` is the largest
-/// rank with F(lo) ≤ 0.025 and `hi` the smallest with F(hi) ≥ 0.975. F is summed exactly
-/// when n·p·(1−p) ≤ 10⁶ and taken from the normal approximation with continuity correction
-/// above that. Ranks are clamped to `0..n`: when n is too small for a 95 % interval at this
-/// p the clamped interval covers less. `n == 0` gives (0, 0); p ≤ 0 gives (0, 0), p ≥ 1
-/// gives (n−1, n−1) and a NaN p the whole sample.
-pub fn quantile_rank_interval(n: u64, p: f64) -> (u64, u64) {
-    if n == 0 {
-        return (0, 0);
-    }
-    let last = n - 1;
-    if p.is_nan() {
-        return (0, last);
-    }
-    if p <= 0.0 {
-        return (0, 0);
-    }
-    if p >= 1.0 {
-        return (last, last);
-    }
-    let nf = n as f64;
-    let var = nf * p * (1.0 - p);
-    // Signed ranks: -1 means "below the smallest sample", n "above the largest".
-    let (lo, hi) = if var <= 1e6 {
-        exact_binomial_ranks(n, p)
-    } else {
-        let sd = var.sqrt();
-        (
-            (nf * p - Z_975 * sd - 0.5).floor() as i64,
-            (nf * p + Z_975 * sd - 0.5).ceil() as i64,
-        )
-    };
-    let clamp = |r: i64| r.clamp(0, last as i64) as u64;
-    (clamp(lo), clamp(hi))
-}
-
-/// Exact version of the rank search: sums the Binomial(n, p) pmf over the window around the
-/// mode where it is not negligible (relative to the mode's pmf, below 1e-20 is dropped).
-fn exact_binomial_ranks(n: u64, p: f64) -> (i64, i64) {
-    let nf = n as f64;
-    let mode = (((nf + 1.0) * p).floor() as u64).min(n);
-    let ln_pmf_mode =
-        ln_binomial(n, mode) + mode as f64 * p.ln() + (nf - mode as f64) * (-p).ln_1p();
-    let pmf_mode = ln_pmf_mode.exp();
-    let cutoff = pmf_mode * 1e-20;
-    let odds = p / (1.0 - p);
-    // pmf(k-1) = pmf(k) · k / (n-k+1) / odds, walking down from the mode.
-    let mut below = Vec::new();
-    let (mut k, mut pmf) = (mode, pmf_mode);
-    while k > 0 {
-        pmf *= k as f64 / ((n - k + 1) as f64 * odds);
-        k -= 1;
-        if pmf < cutoff {
-            break;
-        }
-        below.push(pmf);
-    }
-    let k_min = mode - below.len() as u64;
-    let mut window: Vec<f64> = below.into_iter().rev().collect();
-    window.push(pmf_mode);
-    // pmf(k+1) = pmf(k) · (n-k) / (k+1) · odds, walking up from the mode.
-    let (mut k, mut pmf) = (mode, pmf_mode);
-    while k < n {
-        pmf *= (n - k) as f64 / (k + 1) as f64 * odds;
-        k += 1;
-        if pmf < cutoff {
-            break;
-        }
-        window.push(pmf);
-    }
-    // F(k_min - 1) is negligible, so lo starts there.
-    let mut lo = k_min as i64 - 1;
-    let mut hi = None;
-    let mut cdf = 0.0;
-    for (i, &f) in window.iter().enumerate() {
-        cdf += f;
-        let k = k_min as i64 + i as i64;
-        if cdf <= 0.025 {
-            lo = k;
-        }
-        if cdf >= 0.975 {
-            hi = Some(k);
-            break;
-        }
-    }
-    // If rounding kept the sum below 0.975, the upper tail is negligible past the window.
-    let hi = hi.unwrap_or(k_min as i64 + window.len() as i64);
-    (lo, hi)
-}
 
 #[cfg(test)]
 mod tests {
@@ -403,55 +301,5 @@ mod tests {
         assert_eq!(mser_truncation(&means, &weights, false), 0);
         assert_eq!(mser_truncation(&[1.0], &[1.0], false), 0);
         assert_eq!(mser_truncation(&[], &[], true), 0);
-    }
-
-    /// P(lo+1 ≤ B ≤ hi) for B ~ Binomial(n, p), by direct summation of the pmf.
-    fn coverage(n: u64, p: f64, lo: u64, hi: u64) -> f64 {
-        (lo + 1..=hi.min(n))
-            .map(|k| (ln_binomial(n, k) + k as f64 * p.ln() + (n - k) as f64 * (-p).ln_1p()).exp())
-            .sum()
-    }
-
-    #[test]
-    fn quantile_ranks_for_median() {
-        let (lo, hi) = quantile_rank_interval(1000, 0.5);
-        assert!((468..=469).contains(&lo), "lo {lo}");
-        assert_eq!(hi, 531);
-        assert!(coverage(1000, 0.5, lo, hi) >= 0.95);
-    }
-
-    #[test]
-    fn quantile_ranks_cover_at_least_95_percent() {
-        for &(n, p) in &[
-            (1000, 0.99),
-            (200, 0.95),
-            (50, 0.5),
-            (5000, 0.999),
-            (100_000, 0.9),
-        ] {
-            let (lo, hi) = quantile_rank_interval(n, p);
-            assert!(lo <= hi && hi < n);
-            let cov = coverage(n, p, lo, hi);
-            assert!(
-                (0.95..0.99).contains(&cov),
-                "n {n} p {p}: ({lo}, {hi}) covers {cov}"
-            );
-        }
-    }
-
-    #[test]
-    fn quantile_ranks_large_n_and_edges() {
-        // Normal approximation branch: symmetric around n/2, half-width 1.96·sqrt(n)/2.
-        let n = 100_000_000;
-        let (lo, hi) = quantile_rank_interval(n, 0.5);
-        let half = Z_975 * (n as f64 * 0.25).sqrt();
-        assert!((lo as f64 - (5e7 - half)).abs() < 2.0);
-        assert!((hi as f64 - (5e7 + half)).abs() < 2.0);
-        // Too few samples for a 95 % interval of the p99: clamped to the sample.
-        assert_eq!(quantile_rank_interval(10, 0.99), (8, 9));
-        assert_eq!(quantile_rank_interval(0, 0.5), (0, 0));
-        assert_eq!(quantile_rank_interval(10, 0.0), (0, 0));
-        assert_eq!(quantile_rank_interval(10, 1.0), (9, 9));
-        assert_eq!(quantile_rank_interval(10, f64::NAN), (0, 9));
     }
 }
