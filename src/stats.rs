@@ -143,7 +143,6 @@ pub fn mser_truncation(means: &[f64], weights: &[f64], batch_of_five: bool) -> u
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
