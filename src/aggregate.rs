@@ -312,6 +312,12 @@ pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> Run
         },
         cpu_utilization: CpuSummary {
             mean: per_rep(&|r| ratio(r.integrals.busy_vcpus, r.integrals.capacity_vcpus)),
+            slowdown: per_rep(&|r| {
+                ratio(
+                    r.recorder.cpu_slowdown_sum,
+                    r.recorder.cpu_slowdown_turns as f64,
+                )
+            }),
         },
         concurrency: ConcurrencySummary {
             mean_in_flight: per_rep(&|r| r.integrals.in_flight / r.window),

@@ -83,6 +83,10 @@ pub struct Recorder {
     pub breakdown: Vec<Histogram<u64>>,
     /// Turns in which each component took no time.
     pub breakdown_zeros: [u64; 6],
+    /// Sum over turns with CPU work of (CPU wall time / CPU demand).
+    pub cpu_slowdown_sum: f64,
+    /// Turns with CPU work.
+    pub cpu_slowdown_turns: u64,
     /// Sum of turn time per component.
     pub breakdown_sum: [f64; 6],
     /// Failures by cause.
@@ -121,6 +125,8 @@ impl Recorder {
             start: latency_histogram(),
             breakdown: (0..6).map(|_| latency_histogram()).collect(),
             breakdown_zeros: [0; 6],
+            cpu_slowdown_sum: 0.0,
+            cpu_slowdown_turns: 0,
             breakdown_sum: [0.0; 6],
             errors: ErrorCounts::default(),
             finished: 0,
@@ -178,6 +184,11 @@ impl Recorder {
             } else {
                 self.breakdown_zeros[i] += 1;
             }
+        }
+        // breakdown[1] is CPU demand, breakdown[2] the extra wall time from sharing.
+        if breakdown[1] > 0.0 {
+            self.cpu_slowdown_sum += (breakdown[1] + breakdown[2]) / breakdown[1];
+            self.cpu_slowdown_turns += 1;
         }
         self.turns_ok += 1;
     }

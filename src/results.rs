@@ -148,6 +148,9 @@ pub struct InstanceSummary {
 pub struct CpuSummary {
     /// Time average over the window.
     pub mean: Estimate,
+    /// Mean over turns with CPU work of (CPU wall time / CPU demand): how much sharing the
+    /// vCPUs stretches a turn's CPU work (1 = never slowed).
+    pub slowdown: Estimate,
 }
 
 /// In-flight requests and the pending queue.

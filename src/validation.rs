@@ -164,12 +164,24 @@ fn expectations(e: &Experiment, out: &RunOutput) -> anyhow::Result<Vec<Check>> {
             pollaczek_khinchine_mean_wait(arrival_rate(e)?, 1.0, 1.0 + 1.5 * 1.5),
             component(out, "pending"),
         )],
-        "mm1-ps-0.5" | "mm1-ps-0.9" => vec![Check::new(
-            name,
-            "mean response (s), 1/(mu - lambda)",
-            mm1_ps_mean_response(arrival_rate(e)?, 1.0),
-            t.mean,
-        )],
+        "mm1-ps-0.5" | "mm1-ps-0.9" => {
+            let lambda = arrival_rate(e)?;
+            vec![
+                Check::new(
+                    name,
+                    "mean response (s), 1/(mu - lambda)",
+                    mm1_ps_mean_response(lambda, 1.0),
+                    t.mean,
+                ),
+                // E[T | x] = x / (1 - rho) for every size x, so E[T / x] = 1 / (1 - rho).
+                Check::new(
+                    name,
+                    "mean slowdown T/x, from E[T|x] = x/(1 - rho)",
+                    mm1_ps_conditional_response(1.0, lambda),
+                    out.summary.cpu_utilization.slowdown,
+                ),
+            ]
+        }
         "md1-ps-0.8" => vec![Check::new(
             name,
             "mean response of size x = 1 (s), x/(1 - rho)",

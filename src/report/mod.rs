@@ -128,6 +128,7 @@ pub(crate) mod fixture {
             },
             cpu_utilization: CpuSummary {
                 mean: est(0.631, 0.02),
+                slowdown: est(1.1, 0.02),
             },
             concurrency: ConcurrencySummary {
                 mean_in_flight: est(4.1, 0.3),

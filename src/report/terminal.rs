@@ -160,7 +160,11 @@ fn capacity(s: &Summary, lines: &mut Vec<String>) {
         ],
         vec![
             "  CPU".to_string(),
-            format!("{} mean utilisation", pct_est(s.cpu_utilization.mean)),
+            format!(
+                "{} mean utilisation · CPU work stretched x{:.2} by sharing",
+                pct_est(s.cpu_utilization.mean),
+                s.cpu_utilization.slowdown.value
+            ),
         ],
         vec![
             "  requests".to_string(),
