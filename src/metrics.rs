@@ -219,10 +219,9 @@ impl Recorder {
     }
 }
 
-/// Running integrals of the system's gauges (value x time).
+/// One value per gauge of the system.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Gauges {
-    last: f64,
+pub struct GaugeSet {
     /// Active users (closed) or sessions in progress (open).
     pub users: f64,
     /// Ready instances.
@@ -239,45 +238,41 @@ pub struct Gauges {
     pub pending: f64,
     /// LLM calls in flight.
     pub llm_in_flight: f64,
-    /// Integrals of the fields above.
-    pub integral: GaugeIntegrals,
 }
 
-/// ∫ gauge dt for each gauge.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GaugeIntegrals {
-    /// Users.
-    pub users: f64,
-    /// Ready instances.
-    pub ready: f64,
-    /// Starting instances.
-    pub starting: f64,
-    /// Busy vCPUs.
-    pub busy_vcpus: f64,
-    /// Ready vCPUs.
-    pub capacity_vcpus: f64,
-    /// In-flight requests.
-    pub in_flight: f64,
-    /// Pending requests.
-    pub pending: f64,
-    /// LLM calls in flight.
-    pub llm_in_flight: f64,
-}
-
-impl GaugeIntegrals {
-    /// Component-wise `self - earlier`.
-    pub fn since(&self, earlier: &GaugeIntegrals) -> GaugeIntegrals {
-        GaugeIntegrals {
-            users: self.users - earlier.users,
-            ready: self.ready - earlier.ready,
-            starting: self.starting - earlier.starting,
-            busy_vcpus: self.busy_vcpus - earlier.busy_vcpus,
-            capacity_vcpus: self.capacity_vcpus - earlier.capacity_vcpus,
-            in_flight: self.in_flight - earlier.in_flight,
-            pending: self.pending - earlier.pending,
-            llm_in_flight: self.llm_in_flight - earlier.llm_in_flight,
-        }
+impl GaugeSet {
+    fn fields(&mut self) -> [&mut f64; 8] {
+        [
+            &mut self.users,
+            &mut self.ready,
+            &mut self.starting,
+            &mut self.busy_vcpus,
+            &mut self.capacity_vcpus,
+            &mut self.in_flight,
+            &mut self.pending,
+            &mut self.llm_in_flight,
+        ]
     }
+
+    /// Component-wise `self - earlier`.
+    pub fn since(&self, earlier: &GaugeSet) -> GaugeSet {
+        let mut d = *self;
+        let mut e = *earlier;
+        for (a, b) in d.fields().into_iter().zip(e.fields()) {
+            *a -= *b;
+        }
+        d
+    }
+}
+
+/// The system's gauges now, and their running integrals (value x time).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    last: f64,
+    /// Current values.
+    pub now: GaugeSet,
+    /// ∫ value dt for each gauge, from time 0.
+    pub integral: GaugeSet,
 }
 
 impl Gauges {
@@ -286,15 +281,10 @@ impl Gauges {
     pub fn advance(&mut self, now: f64) {
         let dt = now - self.last;
         if dt > 0.0 {
-            let i = &mut self.integral;
-            i.users += self.users * dt;
-            i.ready += self.ready * dt;
-            i.starting += self.starting * dt;
-            i.busy_vcpus += self.busy_vcpus * dt;
-            i.capacity_vcpus += self.capacity_vcpus * dt;
-            i.in_flight += self.in_flight * dt;
-            i.pending += self.pending * dt;
-            i.llm_in_flight += self.llm_in_flight * dt;
+            let mut current = self.now;
+            for (i, v) in self.integral.fields().into_iter().zip(current.fields()) {
+                *i += *v * dt;
+            }
             self.last = now;
         }
     }
@@ -304,7 +294,7 @@ impl Gauges {
 #[derive(Clone, Debug)]
 pub struct TimeSeries {
     interval: f64,
-    previous: GaugeIntegrals,
+    previous: GaugeSet,
     turns: u64,
     turn_latency_sum: f64,
     errors: u64,
@@ -317,7 +307,7 @@ impl TimeSeries {
     pub fn new(interval: f64, horizon: f64) -> Self {
         Self {
             interval,
-            previous: GaugeIntegrals::default(),
+            previous: GaugeSet::default(),
             turns: 0,
             turn_latency_sum: 0.0,
             errors: 0,
@@ -344,7 +334,7 @@ impl TimeSeries {
     }
 
     /// Closes the bucket ending at `now` (gauges must be advanced to `now`).
-    pub fn close_bucket(&mut self, now: f64, integrals: &GaugeIntegrals) {
+    pub fn close_bucket(&mut self, now: f64, integrals: &GaugeSet) {
         let d = integrals.since(&self.previous);
         let dt = self.interval;
         let start = now - dt;
@@ -382,12 +372,10 @@ mod tests {
 
     #[test]
     fn gauges_integrate_piecewise_constant_values() {
-        let mut g = Gauges {
-            in_flight: 2.0,
-            ..Gauges::default()
-        };
+        let mut g = Gauges::default();
+        g.now.in_flight = 2.0;
         g.advance(3.0);
-        g.in_flight = 5.0;
+        g.now.in_flight = 5.0;
         g.advance(4.0);
         assert!((g.integral.in_flight - 11.0).abs() < 1e-12);
     }
@@ -406,9 +394,9 @@ mod tests {
     fn time_series_bucket_averages() {
         let mut g = Gauges::default();
         let mut ts = TimeSeries::new(10.0, 20.0);
-        g.ready = 2.0;
-        g.busy_vcpus = 1.0;
-        g.capacity_vcpus = 4.0;
+        g.now.ready = 2.0;
+        g.now.busy_vcpus = 1.0;
+        g.now.capacity_vcpus = 4.0;
         ts.turn(2.0);
         ts.turn(4.0);
         g.advance(10.0);

@@ -108,6 +108,16 @@ fn instances_between(out: &RunOutput, from: f64, to: f64) -> Estimate {
     }
 }
 
+/// Instance counts against a hand-worked trajectory: (metric, instances, from s, to s).
+fn windows(name: &str, out: &RunOutput, expected: &[(&str, f64, f64, f64)]) -> Vec<Check> {
+    expected
+        .iter()
+        .map(|(metric, n, from, to)| {
+            Check::new(name, metric, *n, instances_between(out, *from, *to))
+        })
+        .collect()
+}
+
 fn mmc_checks(name: &str, out: &RunOutput, q: MmcQueue) -> Vec<Check> {
     let t = &out.summary.turn_latency_s;
     vec![
@@ -210,46 +220,34 @@ fn expectations(e: &Experiment, out: &RunOutput) -> anyhow::Result<Vec<Check>> {
             fork_join_exponential_mean(3, 1.0),
             t.mean,
         )],
-        "autoscale-cloud-run-step" => vec![
-            Check::new(
-                name,
-                "instances at 3/s, 5-10 min",
-                1.0,
-                instances_between(out, 300.0, 600.0),
-            ),
-            Check::new(
-                name,
-                "instances at 27/s, 20-30 min",
-                5.0,
-                instances_between(out, 1200.0, 1800.0),
-            ),
-            Check::new(
-                name,
-                "instances back at 3/s, 40-50 min",
-                1.0,
-                instances_between(out, 2400.0, 3000.0),
-            ),
-        ],
-        "autoscale-threshold-step" => vec![
-            Check::new(
-                name,
-                "instances at 25 % CPU, 5-10 min",
-                1.0,
-                instances_between(out, 300.0, 600.0),
-            ),
-            Check::new(
-                name,
-                "instances at 1.5 vCPU of work, 25-40 min",
-                3.0,
-                instances_between(out, 1500.0, 2400.0),
-            ),
-            Check::new(
-                name,
-                "instances after 10+ min below 40 %, 60-70 min",
-                1.0,
-                instances_between(out, 3600.0, 4200.0),
-            ),
-        ],
+        "autoscale-cloud-run-step" => windows(
+            name,
+            out,
+            &[
+                ("instances at 3/s, 5-10 min", 1.0, 300.0, 600.0),
+                ("instances at 27/s, 20-30 min", 5.0, 1200.0, 1800.0),
+                ("instances back at 3/s, 40-50 min", 1.0, 2400.0, 3000.0),
+            ],
+        ),
+        "autoscale-threshold-step" => windows(
+            name,
+            out,
+            &[
+                ("instances at 25 % CPU, 5-10 min", 1.0, 300.0, 600.0),
+                (
+                    "instances at 1.5 vCPU of work, 25-40 min",
+                    3.0,
+                    1500.0,
+                    2400.0,
+                ),
+                (
+                    "instances after 10+ min below 40 %, 60-70 min",
+                    1.0,
+                    3600.0,
+                    4200.0,
+                ),
+            ],
+        ),
         other => anyhow::bail!("no closed form registered for validation case `{other}`"),
     })
 }

@@ -27,7 +27,7 @@ impl World<'_> {
             burst_left: 0,
         };
         self.gauges.advance(self.now());
-        self.gauges.users += 1.0;
+        self.gauges.now.users += 1.0;
         match self.free_actors.pop() {
             Some(i) => {
                 self.actors[i as usize] = actor;
@@ -133,7 +133,7 @@ impl World<'_> {
             self.free_sessions.push(s);
         }
         self.gauges.advance(self.now());
-        self.gauges.users -= 1.0;
+        self.gauges.now.users -= 1.0;
         if reuse {
             self.free_actors.push(a);
         }

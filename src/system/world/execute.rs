@@ -143,7 +143,7 @@ impl World<'_> {
         let inst = &mut self.instances[i as usize];
         let before = inst.cpu.busy_vcpus();
         inst.cpu.start(now, demand, owner);
-        self.gauges.busy_vcpus += inst.cpu.busy_vcpus() - before;
+        self.gauges.now.busy_vcpus += inst.cpu.busy_vcpus() - before;
         self.reschedule_cpu(i);
     }
 
@@ -168,7 +168,7 @@ impl World<'_> {
         let Some(owner) = inst.cpu.finish_next(now) else {
             return;
         };
-        self.gauges.busy_vcpus += inst.cpu.busy_vcpus() - before;
+        self.gauges.now.busy_vcpus += inst.cpu.busy_vcpus() - before;
         self.reschedule_cpu(i);
         if self.is_live(owner.request, owner.generation) {
             let fr = &mut self.requests[owner.request as usize].frames[owner.frame as usize];
@@ -229,7 +229,7 @@ impl World<'_> {
         fr.attempt = 0;
         fr.run_output_tokens += output as u32;
         self.gauges.advance(now);
-        self.gauges.llm_in_flight += 1.0;
+        self.gauges.now.llm_in_flight += 1.0;
         self.q.schedule_in(latency, Event::LlmDone(r, g, f));
     }
 

@@ -17,7 +17,7 @@ impl World<'_> {
         let i = self.instances.len() as u32 - 1;
         self.alive.push(i);
         self.gauges.advance(now);
-        self.gauges.starting += 1.0;
+        self.gauges.now.starting += 1.0;
         self.note_instance_count();
         if warm {
             self.instance_ready(i);
@@ -40,9 +40,9 @@ impl World<'_> {
     pub(super) fn instance_ready(&mut self, i: u32) {
         let now = self.now();
         self.gauges.advance(now);
-        self.gauges.starting -= 1.0;
-        self.gauges.ready += 1.0;
-        self.gauges.capacity_vcpus += self.m.vcpu;
+        self.gauges.now.starting -= 1.0;
+        self.gauges.now.ready += 1.0;
+        self.gauges.now.capacity_vcpus += self.m.vcpu;
         let inst = &mut self.instances[i as usize];
         inst.state = InstanceState::Ready;
         inst.ready_at = now;
@@ -55,12 +55,12 @@ impl World<'_> {
         self.gauges.advance(now);
         let inst = &mut self.instances[i as usize];
         match inst.state {
-            InstanceState::Starting => self.gauges.starting -= 1.0,
+            InstanceState::Starting => self.gauges.now.starting -= 1.0,
             InstanceState::Ready => {
-                self.gauges.ready -= 1.0;
-                self.gauges.capacity_vcpus -= self.m.vcpu;
+                self.gauges.now.ready -= 1.0;
+                self.gauges.now.capacity_vcpus -= self.m.vcpu;
                 self.free_slots -= u64::from(self.m.max_concurrency - inst.in_flight);
-                self.gauges.busy_vcpus -= inst.cpu.busy_vcpus();
+                self.gauges.now.busy_vcpus -= inst.cpu.busy_vcpus();
             }
             InstanceState::Stopped => return,
         }
@@ -107,12 +107,12 @@ impl World<'_> {
         );
         let metrics = ScalingMetrics {
             now,
-            ready: g.ready as u32,
-            starting: g.starting as u32,
+            ready: g.now.ready as u32,
+            starting: g.now.starting as u32,
             busy_vcpus: busy,
             cpu_utilization: util,
             in_flight,
-            pending: g.pending as u32,
+            pending: g.now.pending as u32,
             vcpu: self.m.vcpu,
             max_concurrency: self.m.max_concurrency,
         };

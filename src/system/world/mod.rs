@@ -19,7 +19,7 @@ use super::rate_limit::RateLimiter;
 use super::session::History;
 use super::workload::TaskPlan;
 use crate::engine::EventQueue;
-use crate::metrics::{ErrorCause, GaugeIntegrals, Gauges, Recorder, TimeSeries};
+use crate::metrics::{ErrorCause, GaugeSet, Gauges, Recorder, TimeSeries};
 use crate::results::TimeSeriesRow;
 use crate::rng::Streams;
 
@@ -130,7 +130,7 @@ pub struct ReplicationResult {
     /// Length of the measured window, seconds.
     pub window: f64,
     /// Gauge integrals over the measured window.
-    pub integrals: GaugeIntegrals,
+    pub integrals: GaugeSet,
     /// Most instances (ready plus starting) at once in the window.
     pub max_instances: u32,
     /// Cost of the measured window.
@@ -167,7 +167,7 @@ struct World<'m> {
     limiter: RateLimiter,
     rates: PlatformRates,
     usage: Usage,
-    warmup_integrals: GaugeIntegrals,
+    warmup_integrals: GaugeSet,
     warmup_cost: CostTotals,
     max_instances_seen: u32,
 }
@@ -223,7 +223,7 @@ impl<'m> World<'m> {
             limiter: RateLimiter::new(m.sessions_per_day, m.concurrent_sessions, m.identities()),
             rates: PlatformRates::from_prices(m.billing, prices),
             usage: Usage::default(),
-            warmup_integrals: GaugeIntegrals::default(),
+            warmup_integrals: GaugeSet::default(),
             warmup_cost: CostTotals::default(),
             max_instances_seen: 0,
         }
@@ -316,7 +316,7 @@ impl<'m> World<'m> {
             Event::CpuDone(i, g) => self.cpu_done(i, g),
             Event::LlmDone(r, g, f) => {
                 self.gauges.advance(self.now());
-                self.gauges.llm_in_flight -= 1.0;
+                self.gauges.now.llm_in_flight -= 1.0;
                 if self.is_live(r, g) {
                     self.llm_done(r, f);
                 }

@@ -75,7 +75,7 @@ impl World<'_> {
         }
         let now = self.now();
         self.gauges.advance(now);
-        self.gauges.pending += 1.0;
+        self.gauges.now.pending += 1.0;
         let req = &mut self.requests[r as usize];
         req.state = RequestState::Pending;
         let g = req.generation;
@@ -144,7 +144,7 @@ impl World<'_> {
                 return;
             };
             self.gauges.advance(self.now());
-            self.gauges.pending -= 1.0;
+            self.gauges.now.pending -= 1.0;
             self.assign(r, i);
         }
     }
@@ -152,7 +152,7 @@ impl World<'_> {
     pub(super) fn assign(&mut self, r: u32, i: u32) {
         let now = self.now();
         self.gauges.advance(now);
-        self.gauges.in_flight += 1.0;
+        self.gauges.now.in_flight += 1.0;
         self.free_slots -= 1;
         self.usage.requests += 1.0;
         let inst = &mut self.instances[i as usize];
@@ -198,9 +198,9 @@ impl World<'_> {
         req.state = RequestState::Free;
         self.gauges.advance(now);
         match state {
-            RequestState::Pending => self.gauges.pending -= 1.0,
+            RequestState::Pending => self.gauges.now.pending -= 1.0,
             RequestState::Running => {
-                self.gauges.in_flight -= 1.0;
+                self.gauges.now.in_flight -= 1.0;
                 let instance = &mut self.instances[inst as usize];
                 if instance.state != InstanceState::Stopped {
                     instance.release(now, self.rates.granularity);
