@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config;
 use crate::runner::{self, Overrides};
@@ -21,6 +21,30 @@ struct Cli {
     command: Command,
 }
 
+/// Run settings that override the experiment files.
+#[derive(Args)]
+struct RunSettings {
+    /// Master seed (overrides the file).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Replications (overrides the file).
+    #[arg(long)]
+    replications: Option<u32>,
+    /// Simulated time per replication, e.g. 30m or 2h (overrides the file).
+    #[arg(long, value_parser = parse_duration)]
+    horizon: Option<f64>,
+}
+
+impl From<RunSettings> for Overrides {
+    fn from(r: RunSettings) -> Overrides {
+        Overrides {
+            seed: r.seed,
+            replications: r.replications,
+            horizon: r.horizon,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate an experiment: print a summary, write summary.json, CSVs and PNG charts.
@@ -33,15 +57,8 @@ enum Command {
         /// Output folder (default: plots/<experiment name>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Master seed (overrides the file).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Replications (overrides the file).
-        #[arg(long)]
-        replications: Option<u32>,
-        /// Simulated time per replication, e.g. 30m or 2h (overrides the file).
-        #[arg(long, value_parser = parse_duration)]
-        horizon: Option<f64>,
+        #[command(flatten)]
+        overrides: RunSettings,
         /// Print summary.json to stdout instead of the text summary (an array for variants).
         #[arg(long)]
         json: bool,
@@ -60,15 +77,8 @@ enum Command {
         /// Print a Markdown table.
         #[arg(long)]
         markdown: bool,
-        /// Master seed (overrides the files).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Replications (overrides the files).
-        #[arg(long)]
-        replications: Option<u32>,
-        /// Simulated time per replication (overrides the files).
-        #[arg(long, value_parser = parse_duration)]
-        horizon: Option<f64>,
+        #[command(flatten)]
+        overrides: RunSettings,
     },
     /// Run the validation suite (experiments/validation/) against queueing theory.
     #[command(
@@ -97,18 +107,12 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run {
             file,
             out,
-            seed,
-            replications,
-            horizon,
+            overrides,
             json,
             quiet,
         } => {
             let all = config::load_all(&file)?;
-            let overrides = Overrides {
-                seed,
-                replications,
-                horizon,
-            };
+            let overrides = Overrides::from(overrides);
             let several = all.len() > 1;
             let mut summaries = Vec::new();
             for loaded in all {
@@ -142,15 +146,9 @@ pub fn main() -> anyhow::Result<()> {
         Command::Compare {
             files,
             markdown,
-            seed,
-            replications,
-            horizon,
+            overrides,
         } => {
-            let overrides = Overrides {
-                seed,
-                replications,
-                horizon,
-            };
+            let overrides = Overrides::from(overrides);
             let mut summaries = Vec::new();
             for file in &files {
                 for loaded in config::load_all(file)? {

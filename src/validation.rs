@@ -306,31 +306,21 @@ const HEADER: [&str; 6] = [
     "result",
 ];
 
+fn rows(checks: &[Check]) -> Vec<Vec<String>> {
+    std::iter::once(HEADER.map(str::to_string).to_vec())
+        .chain(checks.iter().map(|c| cells(c).to_vec()))
+        .collect()
+}
+
 /// The checks as an aligned plain-text table.
 pub fn table(checks: &[Check]) -> String {
-    let rows: Vec<[String; 6]> = std::iter::once(HEADER.map(str::to_string))
-        .chain(checks.iter().map(cells))
-        .collect();
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
     let failed = checks.iter().filter(|c| !c.pass).count();
-    out.push_str(&format!(
-        "{} passed, {} failed\n",
+    format!(
+        "{}{} passed, {} failed\n",
+        crate::report::table::aligned(&rows(checks)),
         checks.len() - failed,
         failed
-    ));
-    out
+    )
 }
 
 /// The checks as a Markdown document naming the command that made it.
@@ -345,11 +335,7 @@ HDR histograms' 3-significant-digit resolution; autoscaler cases compare time-av
 instance counts in windows where the hand-worked trajectory is flat).\n\n",
         TOLERANCE * 100.0
     ));
-    out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
-    out.push_str(&format!("|{}\n", "---|".repeat(6)));
-    for c in checks {
-        out.push_str(&format!("| {} |\n", cells(c).join(" | ")));
-    }
+    out.push_str(&crate::report::table::markdown(&rows(checks)));
     let failed = checks.iter().filter(|c| !c.pass).count();
     out.push_str(&format!(
         "\n{} checks: {} passed, {} failed.\n",

@@ -1,5 +1,6 @@
 //! Side-by-side table of several runs (`sim compare`), as plain text or Markdown.
 
+use super::table;
 use crate::results::Summary;
 use crate::stats::Estimate;
 
@@ -73,32 +74,14 @@ fn row(s: &Summary) -> [String; 11] {
 
 /// The runs as an aligned text table, or as a Markdown table.
 pub fn comparison_table(summaries: &[Summary], markdown: bool) -> String {
-    let rows: Vec<[String; 11]> = summaries.iter().map(row).collect();
-    let mut out = String::new();
+    let rows: Vec<Vec<String>> = std::iter::once(HEADER.map(str::to_string).to_vec())
+        .chain(summaries.iter().map(|s| row(s).to_vec()))
+        .collect();
     if markdown {
-        out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
-        out.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
-        for r in &rows {
-            out.push_str(&format!("| {} |\n", r.join(" | ")));
-        }
-        return out;
+        table::markdown(&rows)
+    } else {
+        table::aligned(&rows)
     }
-    let all: Vec<Vec<String>> = std::iter::once(HEADER.iter().map(|h| h.to_string()).collect())
-        .chain(rows.iter().map(|r| r.to_vec()))
-        .collect();
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|i| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &all {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod compare;
 mod files;
 pub mod plot;
+pub mod table;
 mod terminal;
 
 pub use compare::comparison_table;
