@@ -11,6 +11,13 @@ use crate::system::model::DatastoreRuntime;
 use crate::system::pipeline::{Component, Frame, NO_PARENT, NodeKind, when_allows};
 
 impl World<'_> {
+    /// Adds the time since the frame's current activity started to `component`.
+    pub(super) fn charge_elapsed(&mut self, r: u32, f: u16, component: Component) {
+        let now = self.now();
+        let fr = &mut self.requests[r as usize].frames[f as usize];
+        fr.breakdown[component as usize] += now - fr.started;
+    }
+
     pub(super) fn start_frame(&mut self, r: u32, node: u32, parent: u16) {
         let now = self.now();
         let req = &mut self.requests[r as usize];
@@ -234,9 +241,8 @@ impl World<'_> {
     }
 
     pub(super) fn llm_done(&mut self, r: u32, f: u16) {
-        let now = self.now();
+        self.charge_elapsed(r, f, Component::Llm);
         let fr = &mut self.requests[r as usize].frames[f as usize];
-        fr.breakdown[Component::Llm as usize] += now - fr.started;
         fr.counter -= 1;
         if fr.counter > 0 {
             self.issue_llm_call(r, f);

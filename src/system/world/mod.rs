@@ -323,17 +323,13 @@ impl<'m> World<'m> {
             }
             Event::BackoffDone(r, g, f) => {
                 if self.is_live(r, g) {
-                    let now = self.now();
-                    let fr = &mut self.requests[r as usize].frames[f as usize];
-                    fr.breakdown[Component::RetryBackoff as usize] += now - fr.started;
+                    self.charge_elapsed(r, f, Component::RetryBackoff);
                     self.issue_llm_call(r, f);
                 }
             }
             Event::DatastoreDone(r, g, f) => {
                 if self.is_live(r, g) {
-                    let now = self.now();
-                    let fr = &mut self.requests[r as usize].frames[f as usize];
-                    fr.breakdown[Component::Datastore as usize] += now - fr.started;
+                    self.charge_elapsed(r, f, Component::Datastore);
                     self.complete_frame(r, f);
                 }
             }
