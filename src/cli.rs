@@ -100,6 +100,17 @@ enum Command {
     },
 }
 
+/// Writes to stdout; a reader that went away (`sim run ... | head`) ends the program quietly
+/// instead of failing.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::{ErrorKind, Write};
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => std::process::exit(0),
+        result => Ok(result?),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -129,8 +140,12 @@ pub fn main() -> anyhow::Result<()> {
                 if json {
                     summaries.push(output.summary);
                 } else {
-                    print!("{}", crate::report::render_terminal(&output));
-                    println!("Wrote {} files to {}/\n", files.len(), dir.display());
+                    emit(&crate::report::render_terminal(&output))?;
+                    emit(&format!(
+                        "Wrote {} files to {}/\n\n",
+                        files.len(),
+                        dir.display()
+                    ))?;
                 }
             }
             if json {
@@ -139,7 +154,7 @@ pub fn main() -> anyhow::Result<()> {
                     [one] => serde_json::to_string_pretty(one)?,
                     many => serde_json::to_string_pretty(many)?,
                 };
-                println!("{text}");
+                emit(&format!("{text}\n"))?;
             }
             Ok(())
         }
@@ -157,7 +172,7 @@ pub fn main() -> anyhow::Result<()> {
                     summaries.push(runner::run(&e, false)?.summary);
                 }
             }
-            print!("{}", crate::report::comparison_table(&summaries, markdown));
+            emit(&crate::report::comparison_table(&summaries, markdown))?;
             Ok(())
         }
         Command::Validate { scale, doc } => {
@@ -165,7 +180,7 @@ pub fn main() -> anyhow::Result<()> {
                 anyhow::bail!("--scale must be a positive number");
             }
             let checks = crate::validation::run_all(Path::new("."), scale)?;
-            print!("{}", crate::validation::table(&checks));
+            emit(&crate::validation::table(&checks))?;
             if let Some(path) = doc {
                 let command = if scale == 1.0 {
                     format!("sim validate --doc {}", path.display())
@@ -183,19 +198,19 @@ pub fn main() -> anyhow::Result<()> {
         Command::Check { file } => {
             let all = config::load_all(&file)?;
             for loaded in &all {
-                println!("# ---- experiment `{}` ----", loaded.experiment.name);
-                print!("{}", config::to_yaml(&loaded.experiment)?);
-                println!("\n# Source of each setting:");
+                let mut text = format!("# ---- experiment `{}` ----\n", loaded.experiment.name);
+                text.push_str(&config::to_yaml(&loaded.experiment)?);
+                text.push_str("\n# Source of each setting:\n");
                 for (field, source) in &loaded.provenance {
-                    println!("#   {field}: {}", source.display());
+                    text.push_str(&format!("#   {field}: {}\n", source.display()));
                 }
+                emit(&text)?;
             }
-            println!(
-                "# {} is valid ({} experiment(s)).",
+            emit(&format!(
+                "# {} is valid ({} experiment(s)).\n",
                 file.display(),
                 all.len()
-            );
-            Ok(())
+            ))
         }
     }
 }

@@ -631,3 +631,22 @@ fn a_new_run_replaces_the_output_folder() {
         .collect();
     assert_eq!(siblings, ["result"]);
 }
+
+/// A reader that goes away (`sim check ... | head -1`) ends the program quietly, not with a
+/// panic about a broken pipe.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let mut child = sim()
+        .args(["check", "experiments/seed-plan.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sim");
+    // Close the reading end before sim has parsed its files, so its first write hits a closed
+    // pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
