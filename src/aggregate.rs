@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 
 use crate::config::{AutoscalerSpec, Experiment};
-use crate::metrics::{BREAKDOWN_NAMES, SEGMENTS, latency_histogram};
+use crate::metrics::{AgentUsage, BREAKDOWN_NAMES, SEGMENTS, latency_histogram};
 use crate::results::*;
 use crate::stats::Estimate;
 use crate::system::ReplicationResult;
@@ -217,8 +217,38 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
-/// Builds the run's output from its replications.
-pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> RunOutput {
+/// Per-agent LLM use, in the order of `agents` (the compiled pipelines' agent names).
+fn agent_rows(reps: &[ReplicationResult], agents: &[String]) -> Vec<AgentRow> {
+    agents
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let per_rep = |f: &dyn Fn(&ReplicationResult, &AgentUsage) -> f64| {
+                estimate(reps.iter().map(|r| f(r, &r.recorder.agents[i])))
+            };
+            AgentRow {
+                agent: name.clone(),
+                calls_per_turn: per_rep(&|r, a| ratio(a.calls as f64, r.recorder.turns_ok as f64)),
+                mean_call_latency_s: per_rep(&|_, a| ratio(a.latency_sum, a.calls as f64)),
+                input_tokens_per_call: per_rep(&|_, a| {
+                    ratio(a.input_tokens as f64, a.calls as f64)
+                }),
+                output_tokens_per_call: per_rep(&|_, a| {
+                    ratio(a.output_tokens as f64, a.calls as f64)
+                }),
+                cost_per_day: per_rep(&|r, a| a.cost * 86_400.0 / r.window),
+            }
+        })
+        .collect()
+}
+
+/// Builds the run's output from its replications; `agents` names the LLM agents.
+pub fn summarize(
+    e: &Experiment,
+    reps: &[ReplicationResult],
+    warmup: f64,
+    agents: &[String],
+) -> RunOutput {
     let first = &reps[0].recorder;
     let turn = latency_summary(
         &reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
@@ -341,6 +371,7 @@ pub fn summarize(e: &Experiment, reps: &[ReplicationResult], warmup: f64) -> Run
                 )
             }),
             quota_rejections: reps.iter().map(|r| r.recorder.quota_rejections).sum(),
+            agents: agent_rows(reps, agents),
         },
         cost_usd: CostSummary {
             per_turn: any_turns

@@ -60,6 +60,21 @@ pub fn count_error(e: &mut ErrorCounts, cause: ErrorCause) {
 /// Equal time segments of the measured window, for the load curve.
 pub const SEGMENTS: usize = 10;
 
+/// LLM use of one agent in the measured window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AgentUsage {
+    /// Calls answered (not counting 429s).
+    pub calls: u64,
+    /// Sum of call latencies, seconds.
+    pub latency_sum: f64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output and thinking tokens.
+    pub output_tokens: u64,
+    /// Dollars.
+    pub cost: f64,
+}
+
 /// Measurements of one replication's window after warm-up.
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -109,11 +124,13 @@ pub struct Recorder {
     pub quota_rejections: u64,
     /// Instances started.
     pub cold_starts: u64,
+    /// LLM use per agent, indexed like `Program::agents`.
+    pub agents: Vec<AgentUsage>,
 }
 
 impl Recorder {
-    /// An empty recorder measuring from `warmup` to `horizon`.
-    pub fn new(warmup: f64, horizon: f64) -> Self {
+    /// An empty recorder measuring from `warmup` to `horizon`, for `agents` LLM agents.
+    pub fn new(warmup: f64, horizon: f64, agents: usize) -> Self {
         Self {
             warmup,
             segment_length: (horizon - warmup) / SEGMENTS as f64,
@@ -138,6 +155,7 @@ impl Recorder {
             turn_output_tokens: 0,
             quota_rejections: 0,
             cold_starts: 0,
+            agents: vec![AgentUsage::default(); agents],
         }
     }
 

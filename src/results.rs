@@ -175,6 +175,25 @@ pub struct LlmSummary {
     pub output_tokens_per_turn: Estimate,
     /// Calls answered 429 by the provider (before retries), summed over replications.
     pub quota_rejections: u64,
+    /// Use by agent (the `agent` names of the pipelines' LLM steps).
+    pub agents: Vec<AgentRow>,
+}
+
+/// LLM use of one agent.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentRow {
+    /// Agent name.
+    pub agent: String,
+    /// Calls per completed turn (calls made by any request kind, over turns).
+    pub calls_per_turn: Estimate,
+    /// Mean latency of one call, seconds.
+    pub mean_call_latency_s: Estimate,
+    /// Input tokens per call.
+    pub input_tokens_per_call: Estimate,
+    /// Output (and thinking) tokens per call.
+    pub output_tokens_per_call: Estimate,
+    /// Dollars per day.
+    pub cost_per_day: Estimate,
 }
 
 /// Cost in US dollars.

@@ -356,6 +356,20 @@ fn parallel_fan_out_waits_for_the_slowest_branch() {
         assert_eq!(component(&out, other).value, 0.0, "{other}");
     }
     assert_close("calls per turn", s.llm.calls_per_turn.value, 3.0, 1e-12);
+    // Per agent: one call per turn each, Exp(1 s) calls (mean 1 s), in pipeline order. Agent
+    // calls are counted when issued, so calls of the few turns still running at the horizon
+    // count too (~2 of ~1,000 turns per replication).
+    let names: Vec<&str> = s.llm.agents.iter().map(|a| a.agent.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    for a in &s.llm.agents {
+        assert_close(&a.agent, a.calls_per_turn.value, 1.0, 0.005);
+        assert!(
+            a.mean_call_latency_s.contains(1.0),
+            "{}: {:?}",
+            a.agent,
+            a.mean_call_latency_s
+        );
+    }
 
     // Exactly, on one replication: Little's law gives the exact mean time in system
     // (lambda W / throughput = sum of latencies / turns, every request being a successful

@@ -15,7 +15,7 @@ pub use terminal::render_terminal;
 #[cfg(test)]
 pub(crate) mod fixture {
     use crate::results::{
-        BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary, ErrorCounts,
+        AgentRow, BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary, ErrorCounts,
         HistogramRow, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary, LoadPoint,
         PrecisionOutcome, RunOutput, ScalingLines, SloCheck, SloVerdict, Summary, TimeSeriesRow,
     };
@@ -141,6 +141,24 @@ pub(crate) mod fixture {
                 input_tokens_per_turn: est(4200.0, 30.0),
                 output_tokens_per_turn: est(610.0, 12.0),
                 quota_rejections: 0,
+                agents: vec![
+                    AgentRow {
+                        agent: "partner".into(),
+                        calls_per_turn: est(1.0, 0.0),
+                        mean_call_latency_s: est(1.4, 0.05),
+                        input_tokens_per_call: est(2100.0, 20.0),
+                        output_tokens_per_call: est(150.0, 3.0),
+                        cost_per_day: est(12.5, 0.4),
+                    },
+                    AgentRow {
+                        agent: "room".into(),
+                        calls_per_turn: est(1.0, 0.0),
+                        mean_call_latency_s: est(0.9, 0.03),
+                        input_tokens_per_call: est(1400.0, 15.0),
+                        output_tokens_per_call: est(50.0, 2.0),
+                        cost_per_day: est(6.1, 0.2),
+                    },
+                ],
             },
             cost_usd: CostSummary {
                 per_turn: Some(est(0.0028, 0.0001)),

@@ -203,6 +203,23 @@ fn llm(s: &Summary, lines: &mut Vec<String>) {
         plain_est(l.output_tokens_per_turn, 1.0, ""),
         count(l.quota_rejections),
     ));
+    // One compact line for the agents when there is more than one.
+    if l.agents.len() > 1 {
+        let agents: Vec<String> = l
+            .agents
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {:.2} calls/turn, {:.2} s, {}/day",
+                    a.agent,
+                    a.calls_per_turn.value,
+                    a.mean_call_latency_s.value,
+                    money(a.cost_per_day.value)
+                )
+            })
+            .collect();
+        lines.push(format!("  agents: {}", agents.join(" · ")));
+    }
 }
 
 /// Cost components listed one per line before the rest are lumped together.

@@ -48,6 +48,8 @@ pub const COMPONENTS: usize = 5;
 /// One agent run, compiled.
 #[derive(Clone, Debug)]
 pub struct LlmLeaf {
+    /// Index into [`Program::agents`].
+    pub agent: usize,
     /// Index into the model table.
     pub model: usize,
     /// Sequential calls in the run.
@@ -111,6 +113,8 @@ pub struct Program {
     pub timeouts: [Option<f64>; 4],
     /// Names of agent-cache keys, by id.
     pub cache_keys: Vec<String>,
+    /// Agent names of LLM steps, by id (one id per distinct name), for per-agent reports.
+    pub agents: Vec<String>,
 }
 
 /// Does `when` allow this turn?
@@ -135,6 +139,7 @@ impl Program {
             roots: [0; 4],
             timeouts: [None; 4],
             cache_keys: Vec::new(),
+            agents: Vec::new(),
         };
         let kinds: [&RequestSpec; 4] = [
             &requests.start,
@@ -200,7 +205,15 @@ impl Program {
                 demand: c.demand.sampler()?,
             }
         } else if let Some(l) = &s.llm {
+            let agent = match self.agents.iter().position(|a| *a == l.agent) {
+                Some(i) => i,
+                None => {
+                    self.agents.push(l.agent.clone());
+                    self.agents.len() - 1
+                }
+            };
             NodeKind::Llm(LlmLeaf {
+                agent,
                 model: model_index(&l.model).ok_or_else(|| format!("unknown model {}", l.model))?,
                 calls: l.calls.sampler()?,
                 prompt_tokens: l.prompt_tokens.sampler()?,

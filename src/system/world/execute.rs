@@ -223,8 +223,17 @@ impl World<'_> {
             .as_ref()
             .map_or(0.0, |t| whole(t.sample(&mut self.rng.tokens)) as f64);
         let latency = model.draw_latency(&mut self.rng.llm, output, thinking, self.m.latency_scale);
+        let cost = input as f64 * model.input_price + (output + thinking) * model.output_price;
         self.usage.llm_input += input as f64 * model.input_price;
         self.usage.llm_output += (output + thinking) * model.output_price;
+        if self.rec.measures(req.created) {
+            let usage = &mut self.rec.agents[leaf.agent];
+            usage.calls += 1;
+            usage.latency_sum += latency;
+            usage.input_tokens += input;
+            usage.output_tokens += (output + thinking) as u64;
+            usage.cost += cost;
+        }
         let g = req.generation;
         let req = &mut self.requests[r as usize];
         req.input_tokens += input;

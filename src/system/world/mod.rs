@@ -203,7 +203,7 @@ impl<'m> World<'m> {
             m,
             q: EventQueue::new(),
             rng: Streams::new(m.seed, replication),
-            rec: Recorder::new(warmup, m.horizon),
+            rec: Recorder::new(warmup, m.horizon, m.program.agents.len()),
             series: TimeSeries::new(m.sample_interval, m.horizon),
             gauges: Gauges::default(),
             requests: Vec::new(),
