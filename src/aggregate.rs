@@ -18,6 +18,8 @@ const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 /// Fewest tail samples per replication behind a percentile before it is flagged.
 const MIN_TAIL_SAMPLES: f64 = 10.0;
 
+/// Estimate across replications of a quantity that cannot be negative (every quantity a run
+/// reports: latencies, rates, counts, costs), so a Student-t bound below zero is cut at zero.
 fn estimate(values: impl Iterator<Item = f64>) -> Estimate {
     let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -26,7 +28,11 @@ fn estimate(values: impl Iterator<Item = f64>) -> Estimate {
             ci95: [f64::NAN, f64::NAN],
         };
     }
-    Estimate::from_replications(&v)
+    let mut e = Estimate::from_replications(&v);
+    if e.ci95[0] < 0.0 {
+        e.ci95[0] = 0.0;
+    }
+    e
 }
 
 fn seconds(micros: u64) -> f64 {
@@ -433,6 +439,15 @@ pub fn summarize(
 mod tests {
     use super::*;
     use crate::metrics::record_seconds;
+
+    #[test]
+    fn intervals_of_non_negative_quantities_stop_at_zero() {
+        let e = estimate([0.0, 0.0, 3.0].into_iter());
+        assert_eq!(e.ci95[0], 0.0);
+        assert!(e.ci95[1] > 3.0);
+        let wide = Estimate::from_replications(&[0.0, 0.0, 3.0]);
+        assert!(wide.ci95[0] < 0.0, "the raw t interval does cross zero");
+    }
 
     #[test]
     fn histogram_rows_cover_every_sample_once() {
