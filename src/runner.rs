@@ -65,7 +65,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         .with_context(|| format!("experiment `{}` could not be compiled", e.name))?;
     let warmup = match e.warmup {
         Warmup::Fixed(w) => w.0,
-        Warmup::Auto => auto_warmup(e, &model),
+        Warmup::Auto => auto_warmup(e, &model)?,
     };
     let bar = (progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(u64::from(e.replications));
@@ -77,8 +77,8 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         bar.set_message(e.name.clone());
         bar
     });
-    let run_range = |from: u32, to: u32| -> Vec<ReplicationResult> {
-        (from..to)
+    let run_range = |from: u32, to: u32| -> anyhow::Result<Vec<ReplicationResult>> {
+        let reps = (from..to)
             .into_par_iter()
             .map(|r| {
                 let result = run_replication(&model, &e.platform.prices, r, warmup);
@@ -87,9 +87,11 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
                 }
                 result
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("experiment `{}` overloaded", e.name))?;
+        Ok(reps)
     };
-    let mut reps = run_range(0, e.replications);
+    let mut reps = run_range(0, e.replications)?;
     let mut output = crate::aggregate::summarize(e, &reps, warmup, &model.program.agents);
     if let Some(rule) = &e.precision {
         let (target, metric, cap) = rule.rule();
@@ -111,7 +113,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
             if let Some(b) = &bar {
                 b.set_length(u64::from(next));
             }
-            reps.extend(run_range(n, next));
+            reps.extend(run_range(n, next)?);
             output = crate::aggregate::summarize(e, &reps, warmup, &model.program.agents);
         }
     }
@@ -148,8 +150,9 @@ fn metric_name(m: PrecisionMetric) -> &'static str {
 
 /// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of
 /// time-series buckets, at most half the horizon.
-fn auto_warmup(e: &Experiment, model: &Model) -> f64 {
-    let pilot = run_replication(model, &e.platform.prices, PILOT_REPLICATION, 0.0);
+fn auto_warmup(e: &Experiment, model: &Model) -> anyhow::Result<f64> {
+    let pilot = run_replication(model, &e.platform.prices, PILOT_REPLICATION, 0.0)
+        .with_context(|| format!("the warm-up pilot of `{}` overloaded", e.name))?;
     let interval = model.sample_interval;
     let (means, weights): (Vec<f64>, Vec<f64>) = pilot
         .timeseries
@@ -164,5 +167,5 @@ fn auto_warmup(e: &Experiment, model: &Model) -> f64 {
         })
         .unzip();
     let cut = mser_truncation(&means, &weights, true);
-    (cut as f64 * interval).min(e.horizon.0 / 2.0)
+    Ok((cut as f64 * interval).min(e.horizon.0 / 2.0))
 }

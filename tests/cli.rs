@@ -650,3 +650,25 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Arrivals far beyond capacity with no deadline to shed them stop the run with an
+/// explanation instead of exhausting memory; no output folder is left behind.
+#[test]
+fn an_overloaded_system_stops_with_an_explanation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("flood.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: flood\nextends: {MANIFEST_DIR}/models/queueing-lab.yaml\nhorizon: 300s\nwarmup: 10s\nreplications: 1\nworkload: {{ arrivals: {{ per_second: 1000000 }} }}\n"
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let stderr = run_fails(&["run", path_str(&file), "--out", path_str(&out)], 1);
+    assert!(
+        stderr.contains("overloaded") && stderr.contains("requests waiting or running"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -21,4 +21,4 @@ pub mod workload;
 
 mod world;
 
-pub use world::{ReplicationResult, run_replication};
+pub use world::{MAX_REQUESTS_IN_SYSTEM, Overload, ReplicationResult, run_replication};

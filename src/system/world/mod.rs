@@ -178,7 +178,7 @@ pub fn run_replication(
     prices: &crate::config::PlatformPrices,
     replication: u32,
     warmup: f64,
-) -> ReplicationResult {
+) -> Result<ReplicationResult, Overload> {
     let mut w = World::new(model, prices, replication, warmup);
     w.start();
     while let Some(t) = w.q.peek_time() {
@@ -187,8 +187,34 @@ pub fn run_replication(
         }
         let (_, event) = w.q.pop().expect("peeked");
         w.handle(event);
+        let in_system = w.requests.len() - w.free_requests.len();
+        if in_system > MAX_REQUESTS_IN_SYSTEM {
+            return Err(Overload {
+                replication,
+                time: t,
+                in_system,
+            });
+        }
     }
-    w.finish()
+    Ok(w.finish())
+}
+
+/// Requests in the system (waiting or running) at which a replication gives up: far past any
+/// capacity question, and the point where memory would start to run out.
+pub const MAX_REQUESTS_IN_SYSTEM: usize = 1_000_000;
+
+/// A replication stopped because requests piled up without bound.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error(
+    "replication {replication}: {in_system} requests waiting or running at t = {time:.0} s; arrivals far exceed what the system can serve and no deadline sheds them. Add capacity, set a pending deadline, or shorten the horizon"
+)]
+pub struct Overload {
+    /// Replication index.
+    pub replication: u32,
+    /// Simulated time, seconds.
+    pub time: f64,
+    /// Requests in the system.
+    pub in_system: usize,
 }
 
 impl<'m> World<'m> {
