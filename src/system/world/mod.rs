@@ -187,20 +187,20 @@ pub fn run_replication(
         }
         let (_, event) = w.q.pop().expect("peeked");
         w.handle(event);
-        let in_system = w.requests.len() - w.free_requests.len();
-        if in_system > MAX_REQUESTS_IN_SYSTEM {
+        if w.requests.len() > MAX_REQUESTS_IN_SYSTEM {
             return Err(Overload {
                 replication,
                 time: t,
-                in_system,
+                in_system: w.requests.len() - w.free_requests.len(),
             });
         }
     }
     Ok(w.finish())
 }
 
-/// Requests in the system (waiting or running) at which a replication gives up: far past any
-/// capacity question, and the point where memory would start to run out.
+/// Request slots at which a replication gives up. Slots are reused, so their number is the
+/// most requests ever in the system (waiting or running) at once: far past any capacity
+/// question, and the point where memory would start to run out.
 pub const MAX_REQUESTS_IN_SYSTEM: usize = 1_000_000;
 
 /// A replication stopped because requests piled up without bound.
