@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use crate::results::{LatencySummary, LoadPoint, RunOutput, SloCheck, Summary};
 use crate::stats::Estimate;
 
+use super::table::{Align, lines as lines_of};
+
 /// Renders the terminal summary of a run (plain text, about 40 lines).
 pub fn render_terminal(out: &RunOutput) -> String {
     let s = &out.summary;
@@ -69,7 +71,7 @@ fn latency(s: &Summary, lines: &mut Vec<String>) {
     }
     let mut align = vec![Align::Left, Align::Right];
     align.extend([Align::Left; 6]);
-    lines.extend(table(&rows, &align));
+    lines.extend(lines_of(&rows, &align));
     for (name, l) in metrics {
         if let Some(w) = &l.warning {
             lines.push(format!("  ! {}: {w}", name.trim()));
@@ -105,7 +107,7 @@ fn breakdown(s: &Summary, lines: &mut Vec<String>) {
             share,
         ]);
     }
-    lines.extend(table(
+    lines.extend(lines_of(
         &rows,
         &[Align::Left, Align::Right, Align::Right, Align::Right],
     ));
@@ -180,7 +182,7 @@ fn capacity(s: &Summary, lines: &mut Vec<String>) {
             plain_est(s.turn_throughput_per_s, 1.0, " turns/s"),
         ],
     ];
-    lines.extend(table(&rows, &[Align::Left, Align::Left]));
+    lines.extend(lines_of(&rows, &[Align::Left, Align::Left]));
     let ll = &s.littles_law;
     if ll.relative_error.is_finite() && ll.relative_error > 0.05 {
         lines.push(format!(
@@ -261,7 +263,7 @@ fn cost(s: &Summary, lines: &mut Vec<String>) {
             pct(share),
         ]);
     }
-    lines.extend(table(&rows, &[Align::Left, Align::Right, Align::Right]));
+    lines.extend(lines_of(&rows, &[Align::Left, Align::Right, Align::Right]));
 }
 
 fn slo(s: &Summary, lines: &mut Vec<String>) {
@@ -373,42 +375,6 @@ fn slo_check(c: &SloCheck) -> String {
         ""
     };
     format!("{} <= {target}: {value} {verdict}{doubt}", c.name)
-}
-
-#[derive(Clone, Copy)]
-enum Align {
-    Left,
-    Right,
-}
-
-/// Pads cells so columns line up (two spaces between columns).
-fn table(rows: &[Vec<String>], align: &[Align]) -> Vec<String> {
-    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..ncols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, cell)| {
-                    let w = widths[i];
-                    match align.get(i).copied().unwrap_or(Align::Left) {
-                        Align::Left => format!("{cell:<w$}"),
-                        Align::Right => format!("{cell:>w$}"),
-                    }
-                })
-                .collect();
-            cells.join("  ")
-        })
-        .collect()
 }
 
 /// NaN sorts last when sorting descending.
