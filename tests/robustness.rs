@@ -209,13 +209,16 @@ struct Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    (any::<usize>(), 0..NASTY.len(), proptest::bool::weighted(0.15)).prop_map(
-        |(pick, value, delete)| Mutation {
+    (
+        any::<usize>(),
+        0..NASTY.len(),
+        proptest::bool::weighted(0.15),
+    )
+        .prop_map(|(pick, value, delete)| Mutation {
             pick,
             value,
             delete,
-        },
-    )
+        })
 }
 
 fn apply(base: &Value, mutations: &[Mutation]) -> Value {
