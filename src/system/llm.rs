@@ -195,7 +195,7 @@ mod tests {
     fn quota_checks_both_dimensions() {
         let m = ModelRuntime {
             name: "m".into(),
-            latency: LatencyModel::EndToEnd(Sampler::constant(1.0)),
+            latency: LatencyModel::EndToEnd(Sampler::Constant(1.0)),
             thinking: None,
             input_price: 0.0,
             output_price: 0.0,
@@ -235,8 +235,8 @@ mod tests {
         let m = ModelRuntime {
             name: "m".into(),
             latency: LatencyModel::Tokens {
-                ttft: Sampler::constant(0.5),
-                decode_rate: Sampler::constant(200.0),
+                ttft: Sampler::Constant(0.5),
+                decode_rate: Sampler::Constant(200.0),
             },
             thinking: None,
             input_price: 0.0,
