@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config;
-use crate::runner::{self, Overrides};
+use crate::config::{self, Overlay};
+use crate::runner;
 use crate::units::parse_duration;
 
 #[derive(Parser)]
@@ -21,28 +21,49 @@ struct Cli {
     command: Command,
 }
 
-/// Run settings that override the experiment files.
+/// Settings that override the experiment files: overlays merged before validation.
 #[derive(Args)]
 struct RunSettings {
-    /// Master seed (overrides the file).
-    #[arg(long)]
+    /// Change any setting: PATH=VALUE, VALUE read as YAML (repeatable), e.g.
+    /// `--set platform.max_concurrency=40 --set workload.users=300`.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = Overlay::parse_set)]
+    set: Vec<Overlay>,
+    /// Master seed, 0 to 2^64-1 (shorthand for `--set seed=N`).
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     seed: Option<u64>,
-    /// Replications (overrides the file).
+    /// Replications (shorthand for `--set replications=N`).
     #[arg(long)]
     replications: Option<u32>,
-    /// Simulated time per replication, e.g. 30m or 2h (overrides the file).
+    /// Simulated time per replication, e.g. 30m or 2h (shorthand for `--set horizon=...`;
+    /// a fixed warm-up not shorter than it becomes 20 % of it).
     #[arg(long, value_parser = parse_duration)]
     horizon: Option<f64>,
 }
 
-impl From<RunSettings> for Overrides {
-    fn from(r: RunSettings) -> Overrides {
-        Overrides {
-            seed: r.seed,
-            replications: r.replications,
-            horizon: r.horizon,
-        }
+impl RunSettings {
+    /// The overlays, in order: every `--set`, then the shorthands.
+    fn overlays(&self) -> Vec<Overlay> {
+        let shorthands = [
+            self.seed.map(Overlay::seed),
+            self.replications.map(Overlay::replications),
+            self.horizon.map(Overlay::horizon),
+        ];
+        self.set
+            .iter()
+            .cloned()
+            .chain(shorthands.into_iter().flatten())
+            .collect()
     }
+}
+
+/// A seed is a whole number from 0 to 2^64-1.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "a seed is a whole number from 0 to 2^64-1 ({}), got `{text}`",
+            u64::MAX
+        )
+    })
 }
 
 #[derive(Subcommand)]
@@ -97,6 +118,8 @@ enum Command {
     Check {
         /// Experiment file (YAML).
         file: PathBuf,
+        #[command(flatten)]
+        overrides: RunSettings,
     },
 }
 
@@ -122,13 +145,11 @@ pub fn main() -> anyhow::Result<()> {
             json,
             quiet,
         } => {
-            let all = config::load_all(&file)?;
-            let overrides = Overrides::from(overrides);
+            let all = config::load_all_with(&file, &overrides.overlays())?;
             let several = all.len() > 1;
             let mut summaries = Vec::new();
             for loaded in all {
-                let mut e = loaded.experiment;
-                runner::apply(&mut e, &overrides)?;
+                let e = loaded.experiment;
                 let output = runner::run(&e, !quiet && !json)?;
                 let dir = match &out {
                     Some(d) if several => d.join(&e.name),
@@ -163,13 +184,11 @@ pub fn main() -> anyhow::Result<()> {
             markdown,
             overrides,
         } => {
-            let overrides = Overrides::from(overrides);
+            let overlays = overrides.overlays();
             let mut summaries = Vec::new();
             for file in &files {
-                for loaded in config::load_all(file)? {
-                    let mut e = loaded.experiment;
-                    runner::apply(&mut e, &overrides)?;
-                    summaries.push(runner::run(&e, false)?.summary);
+                for loaded in config::load_all_with(file, &overlays)? {
+                    summaries.push(runner::run(&loaded.experiment, false)?.summary);
                 }
             }
             emit(&crate::report::comparison_table(&summaries, markdown))?;
@@ -195,8 +214,8 @@ pub fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Check { file } => {
-            let all = config::load_all(&file)?;
+        Command::Check { file, overrides } => {
+            let all = config::load_all_with(&file, &overrides.overlays())?;
             for loaded in &all {
                 let mut text = format!("# ---- experiment `{}` ----\n", loaded.experiment.name);
                 text.push_str(&config::to_yaml(&loaded.experiment)?);

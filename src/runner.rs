@@ -1,11 +1,13 @@
 //! Runs an experiment: compiles the model, picks the warm-up, runs the replications in
 //! parallel (rayon) and aggregates them; with `precision`, keeps adding batches of
-//! replications until the targeted estimate's interval is narrow enough or the cap is hit. Replications are independent and collected in
-//! replication order, so results do not depend on the thread count.
+//! replications until the targeted estimate's interval is narrow enough or the cap is hit.
+//! Replications are independent and collected in replication order, so results do not depend
+//! on the thread count. Command-line overrides are not applied here: they are
+//! [`config::Overlay`](crate::config::Overlay)s, merged before validation.
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
@@ -14,48 +16,9 @@ use crate::results::{PrecisionOutcome, RunOutput, Summary};
 use crate::stats::mser_truncation;
 use crate::system::model::Model;
 use crate::system::{ReplicationResult, run_replication};
-use crate::units::Seconds;
 
 /// Replication index of the pilot run that picks `warmup: auto` (distinct from real ones).
 const PILOT_REPLICATION: u32 = u32::MAX;
-
-/// Command-line overrides of an experiment's run settings.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    /// Master seed.
-    pub seed: Option<u64>,
-    /// Replications.
-    pub replications: Option<u32>,
-    /// Horizon, seconds.
-    pub horizon: Option<f64>,
-}
-
-/// Applies overrides, re-checking what they can break.
-pub fn apply(e: &mut Experiment, o: &Overrides) -> anyhow::Result<()> {
-    if let Some(s) = o.seed {
-        e.seed = s;
-    }
-    if let Some(r) = o.replications {
-        if r == 0 {
-            bail!("--replications must be at least 1");
-        }
-        e.replications = r;
-    }
-    if let Some(h) = o.horizon {
-        if h <= 0.0 {
-            bail!("--horizon must be positive");
-        }
-        e.horizon = Seconds(h);
-        if let Warmup::Fixed(w) = e.warmup
-            && w.0 >= h
-        {
-            // Keep the experiment's intent: discard the same share of a shorter run.
-            e.warmup = Warmup::Fixed(Seconds(h * 0.2));
-        }
-        crate::config::check_buckets(e).map_err(anyhow::Error::msg)?;
-    }
-    Ok(())
-}
 
 /// Runs every replication and aggregates; shows a progress bar when `progress` is set and
 /// stderr is a terminal.

@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::config::{self, Arrivals, Experiment};
 use crate::results::RunOutput;
-use crate::runner::{self, Overrides};
+use crate::runner;
 use crate::stats::Estimate;
 use crate::theory::{
     MmcQueue, erlang_b, fork_join_exponential_mean, mm1_ps_conditional_response,
@@ -256,14 +256,8 @@ fn expectations(e: &Experiment, out: &RunOutput) -> anyhow::Result<Vec<Check>> {
 pub fn run_case(file: &Path, scale: f64) -> anyhow::Result<Vec<Check>> {
     let mut e = config::load(file)?.experiment;
     if !e.name.starts_with("autoscale-") {
-        let horizon = e.horizon.0 * scale;
-        runner::apply(
-            &mut e,
-            &Overrides {
-                horizon: Some(horizon),
-                ..Overrides::default()
-            },
-        )?;
+        let horizon = config::Overlay::horizon(e.horizon.0 * scale);
+        e = config::load_with(file, &[horizon])?.experiment;
     }
     let out = runner::run(&e, false).with_context(|| format!("running {}", file.display()))?;
     expectations(&e, &out)

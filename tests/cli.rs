@@ -672,3 +672,128 @@ fn an_overloaded_system_stops_with_an_explanation() {
     );
     assert!(!out.exists());
 }
+
+/// `--set PATH=VALUE` changes a setting as a file would, and `sim check` names the command
+/// line as its source.
+#[test]
+fn set_overrides_any_setting_before_validation() {
+    let stdout = run_ok(&[
+        "check",
+        "experiments/phase2.yaml",
+        "--set",
+        "platform.max_concurrency=40",
+        "--set",
+        "workload.users=300",
+    ]);
+    assert!(
+        stdout.lines().any(|l| l.trim() == "max_concurrency: 40"),
+        "resolved YAML lacks max_concurrency: 40:\n{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "users: 300"),
+        "resolved YAML lacks users: 300:\n{stdout}"
+    );
+    let source = stdout
+        .lines()
+        .find(|l| l.contains("platform.max_concurrency:"))
+        .unwrap_or_else(|| panic!("no source line for platform.max_concurrency:\n{stdout}"));
+    assert!(source.contains("<command line>"), "{source}");
+}
+
+#[test]
+fn set_applies_to_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stdout = run_ok(&[
+        "run",
+        "experiments/phase2.yaml",
+        "--horizon",
+        "5m",
+        "--set",
+        "replications=1",
+        "--set",
+        "seed=5",
+        "--out",
+        path_str(&out),
+        "--json",
+    ]);
+    let json: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(json["seed"].as_u64(), Some(5));
+    assert_eq!(json["replications"].as_u64(), Some(1));
+}
+
+/// A bad path or value is an error in `<command line>` naming the field, the value and, for a
+/// misspelt key, the closest valid one.
+#[test]
+fn a_bad_set_names_the_command_line_the_field_and_the_value() {
+    let stderr = run_fails(
+        &[
+            "check",
+            "experiments/phase2.yaml",
+            "--set",
+            "platform.max_concurency=40",
+        ],
+        1,
+    );
+    for needle in [
+        "<command line>",
+        "platform.max_concurency",
+        "=40",
+        "did you mean `max_concurrency`",
+    ] {
+        assert!(stderr.contains(needle), "no {needle:?} in: {stderr}");
+    }
+    let stderr = run_fails(
+        &[
+            "check",
+            "experiments/phase2.yaml",
+            "--set",
+            "platform.max_concurrency=lots",
+        ],
+        1,
+    );
+    for needle in ["<command line>", "platform.max_concurrency", "lots"] {
+        assert!(stderr.contains(needle), "no {needle:?} in: {stderr}");
+    }
+    // The file's own rules apply: replications must be at least 1.
+    let stderr = run_fails(
+        &[
+            "check",
+            "experiments/phase2.yaml",
+            "--set",
+            "replications=0",
+        ],
+        1,
+    );
+    for needle in ["<command line>", "`replications`", "--set replications=0"] {
+        assert!(stderr.contains(needle), "no {needle:?} in: {stderr}");
+    }
+    // Not PATH=VALUE at all: a usage error.
+    let stderr = run_fails(&["check", "experiments/phase2.yaml", "--set", "seed"], 2);
+    assert!(stderr.contains("PATH=VALUE"), "{stderr}");
+}
+
+/// `--horizon` shorter than a fixed warm-up keeps the experiment's intent: the warm-up becomes
+/// 20 % of the new horizon.
+#[test]
+fn a_horizon_shorter_than_the_warmup_shortens_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "ok.yaml", &experiment_yaml(""));
+    let stdout = run_ok(&["check", path_str(&file), "--horizon", "30s"]);
+    assert!(
+        stdout.lines().any(|l| l.trim() == "warmup: 6s"),
+        "warm-up not 20 % of 30s:\n{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "horizon: 30s"),
+        "{stdout}"
+    );
+}
+
+/// `--seed -1` says what a seed is rather than suggesting `-- -1`.
+#[test]
+fn a_negative_seed_says_what_seeds_are() {
+    let stderr = run_fails(&["check", "experiments/phase2.yaml", "--seed", "-1"], 2);
+    assert!(stderr.contains("0 to 2^64-1"), "{stderr}");
+    assert!(!stderr.contains("-- -1"), "{stderr}");
+}

@@ -6,8 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use capsim::config::Overlay;
 use capsim::results::RunOutput;
-use capsim::runner::{self, Overrides};
+use capsim::runner;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const EXPERIMENT: &str = "experiments/phase2-deployed.yaml";
@@ -107,18 +108,14 @@ fn a_different_seed_gives_a_different_summary() {
 /// Loads the experiment, applies the overrides and runs it on a pool of `threads` threads.
 fn run_lib(threads: usize, seed: u64) -> RunOutput {
     let path = Path::new(MANIFEST_DIR).join(EXPERIMENT);
-    let mut e = capsim::config::load(&path)
+    let overlays = [
+        Overlay::seed(seed),
+        Overlay::replications(4),
+        Overlay::horizon(600.0),
+    ];
+    let e = capsim::config::load_with(&path, &overlays)
         .unwrap_or_else(|err| panic!("loading {}: {err}", path.display()))
         .experiment;
-    runner::apply(
-        &mut e,
-        &Overrides {
-            seed: Some(seed),
-            replications: Some(4),
-            horizon: Some(600.0),
-        },
-    )
-    .unwrap();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

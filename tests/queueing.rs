@@ -6,23 +6,22 @@
 use std::path::Path;
 
 use capsim::config;
+use capsim::config::Overlay;
 use capsim::results::RunOutput;
-use capsim::runner::{self, Overrides};
+use capsim::runner;
 use capsim::stats::Estimate;
 use capsim::theory::{MmcQueue, mm1_ps_mean_response};
 
 fn run(rel: &str, horizon: f64, replications: u32) -> RunOutput {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    let mut e = config::load(&path).expect("experiment loads").experiment;
-    runner::apply(
-        &mut e,
-        &Overrides {
-            seed: Some(11),
-            replications: Some(replications),
-            horizon: Some(horizon),
-        },
-    )
-    .expect("overrides apply");
+    let overlays = [
+        Overlay::seed(11),
+        Overlay::replications(replications),
+        Overlay::horizon(horizon),
+    ];
+    let e = config::load_with(&path, &overlays)
+        .expect("experiment loads")
+        .experiment;
     runner::run(&e, false).expect("runs")
 }
 

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use capsim::config;
-use capsim::runner::{self, Overrides};
+use capsim::config::{self, Overlay};
+use capsim::runner;
 
 /// (file, experiment name, horizon in seconds, replications, pinned turn p95 in seconds).
 /// NaN pins an experiment that completes no turns.
@@ -66,21 +66,17 @@ fn shipped_experiments_keep_their_projected_p95() {
     let mut drifted = Vec::new();
     for (file, name, horizon, replications, pinned) in PINS {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-        let loaded = config::load_all(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let mut e = loaded
+        let overlays = [
+            Overlay::replications(*replications),
+            Overlay::horizon(*horizon),
+        ];
+        let loaded =
+            config::load_all_with(&path, &overlays).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let e = loaded
             .into_iter()
             .map(|l| l.experiment)
             .find(|e| e.name == *name)
             .unwrap_or_else(|| panic!("{file} has no experiment {name}"));
-        runner::apply(
-            &mut e,
-            &Overrides {
-                seed: None,
-                replications: Some(*replications),
-                horizon: Some(*horizon),
-            },
-        )
-        .expect("overrides apply");
         let p95 = runner::run(&e, false)
             .expect("runs")
             .summary

@@ -2,22 +2,21 @@
 
 use std::path::Path;
 
+use capsim::config::Overlay;
 use capsim::config::{self, Precision, PrecisionMetric};
-use capsim::runner::{self, Overrides};
+use capsim::runner;
 use capsim::units::{Fraction, Seconds};
 
 fn mm1() -> capsim::config::Experiment {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/validation/mmc-1-0.5.yaml");
-    let mut e = config::load(&path).expect("loads").experiment;
-    runner::apply(
-        &mut e,
-        &Overrides {
-            seed: Some(3),
-            replications: Some(3),
-            horizon: Some(2_000.0),
-        },
-    )
-    .expect("applies");
+    let overlays = [
+        Overlay::seed(3),
+        Overlay::replications(3),
+        Overlay::horizon(2_000.0),
+    ];
+    let mut e = config::load_with(&path, &overlays)
+        .expect("loads")
+        .experiment;
     e.warmup = config::Warmup::Fixed(Seconds(100.0));
     e
 }

@@ -13,6 +13,7 @@
 
 mod error;
 mod model;
+mod overlay;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use serde_yaml::{Mapping, Value};
 
 pub use error::ConfigError;
 pub use model::*;
+pub use overlay::{COMMAND_LINE, Overlay};
 pub use validate::check_buckets;
 
 /// An experiment with where each of its settings came from.
@@ -47,7 +49,12 @@ pub fn to_yaml(e: &Experiment) -> Result<String, ConfigError> {
 
 /// Reads, merges, parses and validates an experiment file that has no `variants`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let mut all = load_all(path)?;
+    load_with(path, &[])
+}
+
+/// [`load`] with command-line overlays; see [`Overlay`].
+pub fn load_with(path: &Path, overlays: &[Overlay]) -> Result<Loaded, ConfigError> {
+    let mut all = load_all_with(path, overlays)?;
     if all.len() != 1 {
         return Err(ConfigError::Field {
             file: path.to_path_buf(),
@@ -63,6 +70,16 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 /// experiment when it has no `variants`). Each variant is a named overlay merged onto the
 /// file, like one more level of `extends`; its experiment is named `<name>-<variant>`.
 pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
+    load_all_with(path, &[])
+}
+
+/// [`load_all`] with command-line overlays merged onto each experiment (after its variant)
+/// before it is parsed and validated; see [`Overlay`].
+pub fn load_all_with(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, ConfigError> {
+    load_variants(path, overlays).map_err(|e| overlay::explain(e, overlays))
+}
+
+fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, ConfigError> {
     let mut provenance = BTreeMap::new();
     let mut chain = Vec::new();
     let mut merged = load_merged(path, &mut provenance, &mut chain, 0)?;
@@ -76,6 +93,7 @@ pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
     // Drop sources of settings a child replaced wholesale (a switch of variant) and of the
     // `variants` list itself, which is not a setting.
     provenance.retain(|k, _| exists(&merged, k));
+    overlay::apply(&mut merged, overlays, &mut provenance);
     let Some(variants) = variants else {
         return Ok(vec![parse(merged, provenance, &chain, path)?]);
     };
@@ -114,6 +132,8 @@ pub fn load_all(path: &Path) -> Result<Vec<Loaded>, ConfigError> {
             record_provenance(&overlay, "", path, &mut sources);
             merge(&mut value, overlay);
             sources.retain(|k, _| exists(&value, k));
+            // The command line wins over the variant too.
+            overlay::apply(&mut value, overlays, &mut sources);
             if let Value::Mapping(m) = &mut value {
                 m.insert("name".into(), format!("{base_name}-{variant}").into());
             }
