@@ -4,13 +4,13 @@
 
 use hdrhistogram::Histogram;
 
-use crate::config::{AutoscalerSpec, Experiment};
+use crate::config::Experiment;
 use crate::metrics::{AgentUsage, BREAKDOWN_NAMES, SEGMENTS, latency_histogram};
 use crate::results::*;
 use crate::stats::Estimate;
 use crate::system::ReplicationResult;
-use crate::system::autoscaler;
 use crate::system::cost::COST_NAMES;
+use crate::system::model::Model;
 
 /// Percentiles reported for every latency metric.
 const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -248,13 +248,14 @@ fn agent_rows(reps: &[ReplicationResult], agents: &[String]) -> Vec<AgentRow> {
         .collect()
 }
 
-/// Builds the run's output from its replications; `agents` names the LLM agents.
+/// Builds the run's output from its replications of the compiled `model`.
 pub fn summarize(
     e: &Experiment,
     reps: &[ReplicationResult],
     warmup: f64,
-    agents: &[String],
+    model: &Model,
 ) -> RunOutput {
+    let agents = &model.program.agents;
     let first = &reps[0].recorder;
     let turn = latency_summary(
         &reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
@@ -416,17 +417,7 @@ pub fn summarize(
     .iter()
     .flat_map(|(name, h)| histogram_rows(name, h))
     .collect();
-    let scaling = ScalingLines {
-        policy: match &e.platform.autoscaler {
-            AutoscalerSpec::Fixed => "fixed".into(),
-            AutoscalerSpec::Threshold(_) => "threshold".into(),
-            AutoscalerSpec::CloudRun(_) => "cloud_run".into(),
-        },
-        cpu: autoscaler::build(&e.platform.autoscaler)
-            .map(|p| p.cpu_lines())
-            .unwrap_or_default(),
-        max_instances: e.platform.max_instances,
-    };
+    let scaling = model.autoscaler.lines.clone();
     RunOutput {
         summary,
         timeseries,

@@ -115,34 +115,8 @@ fn platform(p: &Platform) -> Check {
         )?;
     }
     dist("platform.cold_start", &p.cold_start)?;
-    match &p.autoscaler {
-        AutoscalerSpec::Fixed => {}
-        AutoscalerSpec::Threshold(t) => {
-            positive("platform.autoscaler.threshold.interval", t.interval.0)?;
-            positive("platform.autoscaler.threshold.window", t.window.0)?;
-            if t.scale_down_cpu.0 >= t.scale_up_cpu.0 {
-                fail(
-                    "platform.autoscaler.threshold.scale_down_cpu",
-                    "must be below scale_up_cpu",
-                )?;
-            }
-            if t.step_up == 0 || t.step_down == 0 {
-                fail(
-                    "platform.autoscaler.threshold.step_up",
-                    "steps must be at least 1",
-                )?;
-            }
-        }
-        AutoscalerSpec::CloudRun(c) => {
-            positive("platform.autoscaler.cloud_run.interval", c.interval.0)?;
-            positive("platform.autoscaler.cloud_run.window", c.window.0)?;
-            if c.cpu_target.0 == 0.0 && c.concurrency_target.0 == 0.0 {
-                fail(
-                    "platform.autoscaler.cloud_run.cpu_target",
-                    "cpu_target and concurrency_target cannot both be off (0)",
-                )?;
-            }
-        }
+    if let Err(e) = crate::system::autoscaler::build(&p.autoscaler) {
+        fail(format!("platform.autoscaler.{}", e.field), e.message)?;
     }
     Ok(())
 }

@@ -2,11 +2,12 @@
 //! names. Built once per run and shared read-only by every replication.
 
 use crate::config::{
-    AutoscalerSpec, Billing, Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec,
-    Routing, TaskKind, WorkloadKind,
+    Billing, Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing,
+    TaskKind, WorkloadKind,
 };
 use crate::dist::Sampler;
 
+use super::autoscaler::Autoscaler;
 use super::llm::ModelRuntime;
 use super::pipeline::Program;
 use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, user_start_times};
@@ -87,8 +88,8 @@ pub struct Model {
     pub routing: Routing,
     /// Billing mode.
     pub billing: Billing,
-    /// Autoscaler spec (a policy is built per replication).
-    pub autoscaler: AutoscalerSpec,
+    /// The checked autoscaler (a policy is built per replication) and its chart lines.
+    pub autoscaler: Autoscaler,
     /// LLM models by index.
     pub models: Vec<ModelRuntime>,
     /// Retry policy.
@@ -196,7 +197,8 @@ impl Model {
             pending_deadline,
             routing: p.routing,
             billing: p.billing,
-            autoscaler: p.autoscaler.clone(),
+            autoscaler: Autoscaler::compile(&p.autoscaler, p.max_instances)
+                .map_err(|e| format!("platform.autoscaler.{e}"))?,
             models,
             retry: e.llm.retry.clone(),
             latency_scale: e.llm.latency_scale,

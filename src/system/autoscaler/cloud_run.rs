@@ -4,28 +4,40 @@
 //! Pending requests add instances at once (enough slots for the queue); instances above the
 //! recommendation are removed only after `idle_retention` without requests.
 
-use super::{Decision, ScalingMetrics, ScalingPolicy};
+use super::{Cadence, CpuLine, Decision, ScalingMetrics, ScalingPolicy, SpecError};
 use crate::config::CloudRunSpec;
+
+/// The policy's key in experiment files.
+const NAME: &str = "cloud_run";
 
 /// The Cloud Run policy.
 pub struct CloudRunPolicy {
     spec: CloudRunSpec,
+    cadence: Cadence,
 }
 
 impl CloudRunPolicy {
-    /// A policy with the given targets.
-    pub fn new(spec: CloudRunSpec) -> Self {
-        Self { spec }
+    /// A policy with the given targets, or the first one it cannot run with.
+    pub fn new(spec: CloudRunSpec) -> Result<Self, SpecError> {
+        let cadence = Cadence::checked(NAME, spec.interval, spec.window)?;
+        if spec.cpu_target.0 == 0.0 && spec.concurrency_target.0 == 0.0 {
+            return Err(SpecError::new(
+                NAME,
+                "cpu_target",
+                "cpu_target and concurrency_target cannot both be off (0)",
+            ));
+        }
+        Ok(Self { spec, cadence })
     }
 }
 
 impl ScalingPolicy for CloudRunPolicy {
-    fn interval(&self) -> f64 {
-        self.spec.interval.0
+    fn name(&self) -> &'static str {
+        NAME
     }
 
-    fn window(&self) -> f64 {
-        self.spec.window.0
+    fn cadence(&self) -> Cadence {
+        self.cadence
     }
 
     fn decide(&mut self, m: &ScalingMetrics) -> Decision {
@@ -52,7 +64,7 @@ impl ScalingPolicy for CloudRunPolicy {
         }
     }
 
-    fn cpu_lines(&self) -> Vec<(f64, String)> {
+    fn cpu_lines(&self) -> Vec<CpuLine> {
         if self.spec.cpu_target.0 > 0.0 {
             vec![(
                 self.spec.cpu_target.0,
@@ -69,14 +81,49 @@ mod tests {
     use super::*;
     use crate::units::{Fraction, Seconds};
 
-    fn policy() -> CloudRunPolicy {
-        CloudRunPolicy::new(CloudRunSpec {
+    fn spec() -> CloudRunSpec {
+        CloudRunSpec {
             interval: Seconds(2.0),
             window: Seconds(60.0),
             cpu_target: Fraction(0.6),
             concurrency_target: Fraction(0.6),
             idle_retention: Seconds(900.0),
-        })
+        }
+    }
+
+    fn policy() -> CloudRunPolicy {
+        CloudRunPolicy::new(spec()).expect("valid targets")
+    }
+
+    #[test]
+    fn refuses_both_drivers_off_and_a_zero_interval() {
+        let field = |s: CloudRunSpec| CloudRunPolicy::new(s).err().map(|e| e.field);
+        let off = CloudRunSpec {
+            cpu_target: Fraction(0.0),
+            concurrency_target: Fraction(0.0),
+            ..spec()
+        };
+        assert_eq!(field(off).as_deref(), Some("cloud_run.cpu_target"));
+        let never = CloudRunSpec {
+            interval: Seconds(0.0),
+            ..spec()
+        };
+        assert_eq!(field(never).as_deref(), Some("cloud_run.interval"));
+        assert_eq!(field(spec()), None);
+    }
+
+    #[test]
+    fn draws_only_an_active_cpu_target() {
+        assert_eq!(
+            policy().cpu_lines(),
+            vec![(0.6, "CPU target 60 %".to_string())]
+        );
+        let io_only = CloudRunSpec {
+            cpu_target: Fraction(0.0),
+            ..spec()
+        };
+        let lines = CloudRunPolicy::new(io_only).expect("valid").cpu_lines();
+        assert!(lines.is_empty());
     }
 
     #[test]

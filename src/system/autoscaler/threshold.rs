@@ -3,34 +3,50 @@
 //! `scale_down_cpu` for `scale_down_after`. Nothing else (not in-flight requests, not the
 //! pending queue) moves it, which is what makes it blind to an I/O-bound app.
 
-use super::{Decision, ScalingMetrics, ScalingPolicy};
+use super::{Cadence, CpuLine, Decision, ScalingMetrics, ScalingPolicy, SpecError};
 use crate::config::ThresholdSpec;
+
+/// The policy's key in experiment files.
+const NAME: &str = "threshold";
 
 /// The CPU threshold policy.
 pub struct ThresholdPolicy {
     spec: ThresholdSpec,
+    cadence: Cadence,
     last_scale_up: f64,
     below_since: Option<f64>,
 }
 
 impl ThresholdPolicy {
-    /// A policy with the given thresholds.
-    pub fn new(spec: ThresholdSpec) -> Self {
-        Self {
+    /// A policy with the given thresholds, or the first one it cannot run with.
+    pub fn new(spec: ThresholdSpec) -> Result<Self, SpecError> {
+        let cadence = Cadence::checked(NAME, spec.interval, spec.window)?;
+        if spec.scale_down_cpu.0 >= spec.scale_up_cpu.0 {
+            return Err(SpecError::new(
+                NAME,
+                "scale_down_cpu",
+                "must be below scale_up_cpu",
+            ));
+        }
+        if spec.step_up == 0 || spec.step_down == 0 {
+            return Err(SpecError::new(NAME, "step_up", "steps must be at least 1"));
+        }
+        Ok(Self {
             spec,
+            cadence,
             last_scale_up: f64::NEG_INFINITY,
             below_since: None,
-        }
+        })
     }
 }
 
 impl ScalingPolicy for ThresholdPolicy {
-    fn interval(&self) -> f64 {
-        self.spec.interval.0
+    fn name(&self) -> &'static str {
+        NAME
     }
 
-    fn window(&self) -> f64 {
-        self.spec.window.0
+    fn cadence(&self) -> Cadence {
+        self.cadence
     }
 
     fn decide(&mut self, m: &ScalingMetrics) -> Decision {
@@ -57,7 +73,7 @@ impl ScalingPolicy for ThresholdPolicy {
         }
     }
 
-    fn cpu_lines(&self) -> Vec<(f64, String)> {
+    fn cpu_lines(&self) -> Vec<CpuLine> {
         vec![
             (
                 self.spec.scale_up_cpu.0,
@@ -80,8 +96,8 @@ mod tests {
     use super::*;
     use crate::units::{Fraction, Seconds};
 
-    fn policy() -> ThresholdPolicy {
-        ThresholdPolicy::new(ThresholdSpec {
+    fn spec() -> ThresholdSpec {
+        ThresholdSpec {
             interval: Seconds(10.0),
             window: Seconds(60.0),
             scale_up_cpu: Fraction(0.7),
@@ -90,7 +106,40 @@ mod tests {
             step_up: 1,
             step_down: 1,
             cooldown: Seconds(60.0),
-        })
+        }
+    }
+
+    fn policy() -> ThresholdPolicy {
+        ThresholdPolicy::new(spec()).expect("valid thresholds")
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let field = |s: ThresholdSpec| ThresholdPolicy::new(s).err().map(|e| e.field);
+        let crossed = ThresholdSpec {
+            scale_down_cpu: Fraction(0.8),
+            ..spec()
+        };
+        assert_eq!(field(crossed).as_deref(), Some("threshold.scale_down_cpu"));
+        let no_step = ThresholdSpec {
+            step_down: 0,
+            ..spec()
+        };
+        assert_eq!(field(no_step).as_deref(), Some("threshold.step_up"));
+        let no_window = ThresholdSpec {
+            window: Seconds(0.0),
+            ..spec()
+        };
+        assert_eq!(field(no_window).as_deref(), Some("threshold.window"));
+        assert_eq!(field(spec()), None);
+    }
+
+    #[test]
+    fn draws_both_thresholds() {
+        let lines = policy().cpu_lines();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], (0.7, "scale up > 70 %".to_string()));
+        assert_eq!(lines[1].1, "scale down < 40 % for 5 min");
     }
 
     fn at(now: f64, util: f64, ready: u32) -> ScalingMetrics {

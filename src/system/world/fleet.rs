@@ -94,6 +94,7 @@ impl World<'_> {
         let Some(policy) = self.policy.as_mut() else {
             return;
         };
+        let cadence = policy.cadence();
         self.gauges.advance(now);
         let g = &self.gauges;
         let (busy, util, in_flight) = self.window.push(
@@ -103,7 +104,7 @@ impl World<'_> {
                 capacity_vcpu_seconds: g.integral.capacity_vcpus,
                 in_flight_seconds: g.integral.in_flight,
             },
-            policy.window(),
+            cadence.window,
         );
         let metrics = ScalingMetrics {
             now,
@@ -117,8 +118,7 @@ impl World<'_> {
             max_concurrency: self.m.max_concurrency,
         };
         let decision = policy.decide(&metrics);
-        let interval = policy.interval();
-        self.q.schedule_in(interval, Event::Autoscale);
+        self.q.schedule_in(cadence.interval, Event::Autoscale);
         let desired = decision
             .desired
             .clamp(self.m.min_instances, self.m.max_instances);

@@ -9,7 +9,7 @@ mod requests;
 
 use std::collections::VecDeque;
 
-use super::autoscaler::{self, MetricWindow, ScalingPolicy};
+use super::autoscaler::{MetricWindow, ScalingPolicy};
 use super::cost::{CostTotals, PlatformRates};
 use super::instance::{Instance, InstanceState};
 use super::llm::Quota;
@@ -243,7 +243,7 @@ impl<'m> World<'m> {
             free_slots: 0,
             pending: VecDeque::new(),
             deadline_armed: false,
-            policy: autoscaler::build(&m.autoscaler),
+            policy: m.autoscaler.policy(),
             window: MetricWindow::default(),
             quotas: m.models.iter().map(Quota::new).collect(),
             limiter: RateLimiter::new(m.sessions_per_day, m.concurrent_sessions, m.identities()),
@@ -280,7 +280,7 @@ impl<'m> World<'m> {
             }
         }
         if let Some(p) = &self.policy {
-            self.q.schedule(p.interval(), Event::Autoscale);
+            self.q.schedule(p.cadence().interval, Event::Autoscale);
         }
         self.q.schedule(self.m.sample_interval, Event::Sample);
         if self.rec.warmup > 0.0 {
