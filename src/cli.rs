@@ -113,6 +113,18 @@ enum Command {
         #[arg(long)]
         doc: Option<PathBuf>,
     },
+    /// Fit distributions to OpenTelemetry traces (OTLP/JSON) and write a capsim model file.
+    #[command(
+        after_help = "Example:\n  sim calibrate traces/orchestrator.jsonl -o models/calibrated-orchestrator.yaml\n\nSee docs/calibrate.md for the span attributes read and the fitting rules."
+    )]
+    Calibrate {
+        /// Trace files: OTLP/JSON, one ExportTraceServiceRequest per line.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// The model file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Validate an experiment file and print the fully resolved model with each setting's source.
     #[command(after_help = "Example:\n  sim check experiments/phase2.yaml")]
     Check {
@@ -213,6 +225,10 @@ pub fn main() -> anyhow::Result<()> {
                 anyhow::bail!("validation failed");
             }
             Ok(())
+        }
+        Command::Calibrate { traces, output } => {
+            emit(&crate::calibrate::run(&traces, &output)?)?;
+            emit(&format!("Wrote {}\n", output.display()))
         }
         Command::Check { file, overrides } => {
             let all = config::load_all_with(&file, &overrides.overlays())?;
