@@ -397,7 +397,8 @@ mod tests {
 
     #[test]
     fn ks_selection_picks_the_family_the_samples_came_from() {
-        let cases: [(Vec<f64>, fn(&Fitted) -> bool); 3] = [
+        type IsFamily = fn(&Fitted) -> bool;
+        let cases: [(Vec<f64>, IsFamily); 3] = [
             (
                 draw(rand_distr::LogNormal::new(0.0, 1.0).unwrap(), N, 4),
                 |f| matches!(f, Fitted::Family(Family::LogNormal { .. })),

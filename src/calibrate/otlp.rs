@@ -266,8 +266,7 @@ pub fn read_spans(path: &Path) -> Result<Vec<Span>, CalibrateError> {
         source: e,
     })?;
     let mut spans = Vec::new();
-    let mut lines = BufReader::new(file).lines().enumerate();
-    while let Some((index, line)) = lines.next() {
+    for (index, line) in BufReader::new(file).lines().enumerate() {
         let line_no = index + 1;
         let line = line.map_err(|e| error(line_no, e.to_string()))?;
         if line.trim().is_empty() {
