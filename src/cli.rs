@@ -86,6 +86,9 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Replace the output folder even if capsim did not write it (deleting its contents).
+        #[arg(long)]
+        force: bool,
     },
     /// Run several experiments (and their variants) and print one row of key results each.
     #[command(
@@ -156,19 +159,27 @@ pub fn main() -> anyhow::Result<()> {
             overrides,
             json,
             quiet,
+            force,
         } => {
             let all = config::load_all_with(&file, &overrides.overlays())?;
             let several = all.len() > 1;
+            let dir_of = |name: &str| match &out {
+                Some(d) if several => d.join(name),
+                Some(d) => d.clone(),
+                None => Path::new("plots").join(name),
+            };
+            // Every output folder is checked before anything is simulated.
+            let writer = crate::report::OutputWriter::new(force);
+            for loaded in &all {
+                writer.check(&dir_of(&loaded.experiment.name))?;
+            }
             let mut summaries = Vec::new();
             for loaded in all {
                 let e = loaded.experiment;
                 let output = runner::run(&e, !quiet && !json)?;
-                let dir = match &out {
-                    Some(d) if several => d.join(&e.name),
-                    Some(d) => d.clone(),
-                    None => Path::new("plots").join(&e.name),
-                };
-                let files = crate::report::write_outputs(&output, &dir)
+                let dir = dir_of(&e.name);
+                let files = writer
+                    .write(&output, &dir)
                     .with_context(|| format!("writing results to {}", dir.display()))?;
                 if json {
                     summaries.push(output.summary);

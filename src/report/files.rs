@@ -1,11 +1,10 @@
-//! The output folder: `summary.json`, the CSVs and the charts, replaced atomically.
+//! The result files of a run: `summary.json`, the CSVs and the PNG charts, written into one
+//! folder (the staging folder that `output_dir` then swaps into place).
 
-use std::ffi::OsStr;
 use std::fs;
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::plot;
 use crate::results::{HistogramRow, RunOutput, TimeSeriesRow};
@@ -33,86 +32,12 @@ const TIMESERIES_COLUMNS: [&str; 11] = [
     "errors_per_s",
 ];
 
-/// Writes `summary.json`, `timeseries.csv`, `latency_histogram.csv` and the PNG charts into
-/// `dir`, atomically: everything goes into the sibling `<dir>.partial-<pid>` first, then the
-/// finished folder replaces `dir` (an existing `dir` is moved aside and removed), so an
-/// interrupted run never leaves a half-written folder where a finished one was. Returns the
-/// names of the files written, relative to `dir`.
-pub fn write_outputs(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
-    let name = dir
-        .file_name()
-        .with_context(|| format!("output path {} does not name a folder", dir.display()))?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let existing = match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.is_dir() || meta.file_type().is_symlink() => true,
-        Ok(_) => bail!("{} exists and is not a folder", dir.display()),
-        Err(e) if e.kind() == ErrorKind::NotFound => false,
-        Err(e) => return Err(e).with_context(|| format!("inspecting {}", dir.display())),
-    };
-    fs::create_dir_all(&parent).with_context(|| format!("creating folder {}", parent.display()))?;
-
-    let pid = std::process::id();
-    let partial = sibling(&parent, name, "partial", pid);
-    remove_dir_if_present(&partial)?;
-    fs::create_dir(&partial).with_context(|| format!("creating {}", partial.display()))?;
-    let written = match write_all(out, &partial) {
-        Ok(w) => w,
-        Err(e) => {
-            // Best effort: the error that matters is the one being returned.
-            let _ = fs::remove_dir_all(&partial);
-            return Err(e);
-        }
-    };
-
-    if existing {
-        // Move the old folder aside rather than deleting it in place: a deletion interrupted
-        // half-way would leave a half-empty folder under the final name.
-        let old = sibling(&parent, name, "old", pid);
-        remove_dir_if_present(&old)?;
-        if let Err(e) = fs::rename(dir, &old) {
-            let _ = fs::remove_dir_all(&partial);
-            return Err(e).with_context(|| format!("moving the previous {} aside", dir.display()));
-        }
-        if let Err(e) = fs::rename(&partial, dir) {
-            let _ = fs::rename(&old, dir);
-            let _ = fs::remove_dir_all(&partial);
-            return Err(e).with_context(|| format!("moving results into {}", dir.display()));
-        }
-        fs::remove_dir_all(&old).with_context(|| {
-            format!(
-                "results written to {}, but removing the previous copy at {} failed",
-                dir.display(),
-                old.display()
-            )
-        })?;
-    } else {
-        fs::rename(&partial, dir)
-            .with_context(|| format!("moving results into {}", dir.display()))?;
-    }
-    Ok(written)
-}
-
-/// `<parent>/<name>.<tag>-<pid>`.
-fn sibling(parent: &Path, name: &OsStr, tag: &str, pid: u32) -> PathBuf {
-    let mut file = name.to_os_string();
-    file.push(format!(".{tag}-{pid}"));
-    parent.join(file)
-}
-
-fn remove_dir_if_present(path: &Path) -> anyhow::Result<()> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("removing leftover {}", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Writes every output file into `dir` and lists their names.
-fn write_all(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
+/// Writes every result file into `dir`, calling `between` before each, and lists their names.
+pub(super) fn write_all(
+    out: &RunOutput,
+    dir: &Path,
+    between: fn(),
+) -> anyhow::Result<Vec<String>> {
     let mut json = serde_json::to_string_pretty(&out.summary).context("serialising the summary")?;
     json.push('\n');
     let texts = [
@@ -122,11 +47,13 @@ fn write_all(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
     ];
     let mut written = Vec::new();
     for (name, text) in texts {
+        between();
         let path = dir.join(name);
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
         written.push(name.to_string());
     }
     for (name, draw) in CHARTS {
+        between();
         draw(out, &dir.join(name)).with_context(|| format!("drawing {name}"))?;
         written.push(name.to_string());
     }
@@ -205,7 +132,15 @@ fn histogram_csv(rows: &[HistogramRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::OutputWriter;
     use crate::report::fixture::sample_output;
+    use crate::report::manifest::MANIFEST;
+    use std::ffi::OsStr;
+
+    /// Writes through the whole output-folder path, as `sim run` does.
+    fn write_outputs(out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
+        OutputWriter::new(false).write(out, dir)
+    }
 
     const ALL_FILES: [&str; 7] = [
         "summary.json",
@@ -287,9 +222,10 @@ mod tests {
     fn summary_is_reproducible_and_stale_files_go() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("stale.txt"), "old run").unwrap();
         let out = sample_output();
+        write_outputs(&out, &dir).unwrap();
+        // A stale file in a capsim result folder goes with the folder.
+        fs::write(dir.join("stale.txt"), "old run").unwrap();
         write_outputs(&out, &dir).unwrap();
         assert!(!dir.join("stale.txt").exists());
         let first = fs::read(dir.join("summary.json")).unwrap();
@@ -302,6 +238,7 @@ mod tests {
             .collect();
         entries.sort();
         let mut expected = ALL_FILES.map(String::from).to_vec();
+        expected.push(MANIFEST.to_string());
         expected.sort();
         assert_eq!(entries, expected);
         let siblings = fs::read_dir(tmp.path()).unwrap().count();

@@ -1,14 +1,18 @@
-//! Rendering a finished run: the terminal summary, the output folder (`summary.json`, CSVs) and
-//! the PNG charts; and the side-by-side table of several runs.
+//! Rendering a finished run: the terminal summary, the output folder (`summary.json`, CSVs,
+//! PNG charts and the manifest, swapped into place atomically); and the side-by-side table of
+//! several runs.
 
 mod compare;
+mod dir_lock;
 mod files;
+mod manifest;
+mod output_dir;
 pub mod plot;
 pub mod table;
 mod terminal;
 
 pub use compare::comparison_table;
-pub use files::write_outputs;
+pub use output_dir::OutputWriter;
 pub use terminal::render_terminal;
 
 /// A small synthetic run shared by the report tests.
