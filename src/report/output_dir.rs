@@ -227,8 +227,13 @@ impl Leftover {
 fn ensure_replaceable(dir: &Path, force: bool) -> anyhow::Result<()> {
     let meta = match fs::symlink_metadata(dir) {
         Ok(meta) => meta,
-        // A parent that is a file is reported by `check` when it creates the parent.
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+        // A parent that is a file, or a name too long, is reported by `check`'s probe.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidFilename
+            ) =>
+        {
             return Ok(());
         }
         Err(e) => return Err(e).with_context(|| format!("could not inspect {}", dir.display())),
@@ -463,5 +468,82 @@ fn remove_if_present(path: &Path, remove: fn(&Path) -> std::io::Result<()>) -> s
     match remove(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::sample_output;
+
+    /// A complete result folder at `path` with `run_id` (as a finished staging folder is).
+    fn result_folder(path: &Path, run_id: &str) {
+        fs::create_dir(path).unwrap();
+        let mut writer = OutputWriter::new(false);
+        writer.run_id = run_id.to_string();
+        writer.fill(&sample_output(), path).unwrap();
+    }
+
+    fn run_id_at(path: &Path) -> String {
+        Manifest::read(path).unwrap().run_id
+    }
+
+    /// The two-rename fallback killed between its renames: the folder is missing; recovery
+    /// puts the new, complete result in place.
+    #[test]
+    fn recovery_completes_an_interrupted_two_rename_swap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let at = Location::of(&dir).unwrap();
+        result_folder(&at.beside("old-11"), "previous");
+        result_folder(&at.beside("staging-11"), "new");
+        recover(&at).unwrap();
+        assert_eq!(run_id_at(&dir), "new");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    /// Killed before the new result was complete: the previous one goes back.
+    #[test]
+    fn recovery_restores_the_previous_result_when_the_new_is_incomplete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let at = Location::of(&dir).unwrap();
+        result_folder(&at.beside("old-12"), "previous");
+        let staging = at.beside("staging-12");
+        fs::create_dir(&staging).unwrap();
+        fs::write(staging.join(MARKER), "").unwrap();
+        fs::write(staging.join("summary.json"), "{").unwrap();
+        recover(&at).unwrap();
+        assert_eq!(run_id_at(&dir), "previous");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_fallback_swap_replaces_the_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let at = Location::of(&dir).unwrap();
+        result_folder(&dir, "previous");
+        result_folder(&at.staging(), "new");
+        swap_by_renames(&at.staging(), &dir, &at.old()).unwrap();
+        assert_eq!(run_id_at(&dir), "new");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_names_of_this_folder_are_leftovers() {
+        let at = Location::of(Path::new("plots/out")).unwrap();
+        let kind = |name: &str| at.leftover_kind(OsStr::new(name));
+        assert_eq!(kind(".out.capsim-staging-42"), Some(Leftover::Staging));
+        assert_eq!(kind(".out.capsim-old-7"), Some(Leftover::Old));
+        for other in [
+            ".out.capsim-staging-",
+            ".out.capsim-staging-4x",
+            ".out2.capsim-old-7",
+            ".out.capsim-lock",
+            "out",
+        ] {
+            assert_eq!(kind(other), None, "{other}");
+        }
     }
 }
