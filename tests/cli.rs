@@ -232,6 +232,8 @@ fn run_prints_summary_and_writes_every_file() {
         .collect();
     entries.sort();
     let mut expected = OUTPUT_FILES.map(String::from).to_vec();
+    // The manifest that marks a capsim result folder.
+    expected.push(".capsim-result.json".to_string());
     expected.sort();
     assert_eq!(entries, expected);
     let siblings: Vec<_> = fs::read_dir(tmp.path())

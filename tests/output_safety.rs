@@ -113,7 +113,10 @@ fn a_folder_capsim_did_not_write_is_refused_unless_forced() {
         assert!(stderr.contains(needle), "no {needle:?} in: {stderr}");
     }
     assert_eq!(sorted_entries(&mydata), ["notes.txt"]);
-    assert_eq!(fs::read_to_string(mydata.join("notes.txt")).unwrap(), "notes");
+    assert_eq!(
+        fs::read_to_string(mydata.join("notes.txt")).unwrap(),
+        "notes"
+    );
 
     succeeds(quick_run(&mydata, 1, &["--force"]));
     assert_eq!(sorted_entries(&mydata), RESULT_FILES);
@@ -135,7 +138,11 @@ fn the_experiments_own_folder_is_refused() {
         }
     }
     let file = experiments.join("phase2.yaml");
-    fs::copy(Path::new(MANIFEST_DIR).join("experiments/phase2.yaml"), &file).unwrap();
+    fs::copy(
+        Path::new(MANIFEST_DIR).join("experiments/phase2.yaml"),
+        &file,
+    )
+    .unwrap();
     let mut cmd = sim();
     cmd.arg("run")
         .arg(&file)
@@ -173,8 +180,15 @@ fn an_unwritable_location_fails_before_simulating() {
     ];
     for (out, expected) in cases {
         let mut cmd = sim();
-        cmd.args(["run", "experiments/phase2.yaml", "--horizon", "100h", "-q", "--out"])
-            .arg(&out);
+        cmd.args([
+            "run",
+            "experiments/phase2.yaml",
+            "--horizon",
+            "100h",
+            "-q",
+            "--out",
+        ])
+        .arg(&out);
         let stderr = fails_within(cmd, Duration::from_secs(30));
         assert!(stderr.contains(expected), "{}: {stderr}", out.display());
         assert!(stderr.contains("output folder"), "{stderr}");
@@ -202,9 +216,14 @@ fn concurrent_runs_into_one_folder_take_turns() {
     }
     assert_eq!(sorted_entries(&out), RESULT_FILES);
     let seed = manifest(&out)["seed"].as_u64().unwrap();
-    let summary: Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seed"].as_u64(), Some(seed), "files from two runs");
-    assert_eq!(sorted_entries(tmp.path()), ["out"], "temporaries left behind");
+    assert_eq!(
+        sorted_entries(tmp.path()),
+        ["out"],
+        "temporaries left behind"
+    );
 }
 
 #[test]
@@ -297,10 +316,17 @@ fn a_kill_at_any_instant_leaves_a_complete_result() {
         interrupted_writes += usize::from(sorted_entries(&target_parent).len() > 1);
     }
     // Some kills landed in the write phase (leaving a lock file or a staging folder).
-    assert!(interrupted_writes >= 3, "{interrupted_writes} kills hit the write phase");
+    assert!(
+        interrupted_writes >= 3,
+        "{interrupted_writes} kills hit the write phase"
+    );
     succeeds(quick_run(&out, 1, &[]));
     assert_complete(&out, &references, "after a clean run");
-    assert_eq!(sorted_entries(&target_parent), ["out"], "leftovers not cleaned");
+    assert_eq!(
+        sorted_entries(&target_parent),
+        ["out"],
+        "leftovers not cleaned"
+    );
 }
 
 /// `dir` holds exactly the files of one of the `references`, byte for byte.
@@ -314,4 +340,32 @@ fn assert_complete(dir: &Path, references: &[PathBuf], when: &str) {
             "{when}: {name} is not the seed-{seed} result's"
         );
     }
+}
+
+/// A write that fails (here: a file-size limit, as a full disk would) names the file and the
+/// system's reason, not a drawing-backend error, and leaves nothing behind.
+#[test]
+fn a_failed_chart_write_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cmd = Command::new("bash");
+    cmd.current_dir(MANIFEST_DIR)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Ignore SIGXFSZ so the oversized write fails with EFBIG instead of killing sim; the
+        // limit (60 KiB) lets the CSVs through and stops the first chart.
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 60; exec "$0" run experiments/phase2.yaml --horizon 2m --replications 1 -q --out "$1""#)
+        .arg(env!("CARGO_BIN_EXE_sim"))
+        .arg(&out);
+    let stderr = fails_within(cmd, Duration::from_secs(60));
+    assert!(stderr.contains("could not write"), "{stderr}");
+    assert!(stderr.contains("latency_cdf.png"), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(!stderr.contains("Drawing backend"), "{stderr}");
+    assert!(
+        sorted_entries(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        sorted_entries(tmp.path())
+    );
 }

@@ -33,11 +33,7 @@ const TIMESERIES_COLUMNS: [&str; 11] = [
 ];
 
 /// Writes every result file into `dir`, calling `between` before each, and lists their names.
-pub(super) fn write_all(
-    out: &RunOutput,
-    dir: &Path,
-    between: fn(),
-) -> anyhow::Result<Vec<String>> {
+pub(super) fn write_all(out: &RunOutput, dir: &Path, between: fn()) -> anyhow::Result<Vec<String>> {
     let mut json = serde_json::to_string_pretty(&out.summary).context("serialising the summary")?;
     json.push('\n');
     let texts = [

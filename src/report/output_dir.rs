@@ -142,9 +142,9 @@ struct Location {
 
 impl Location {
     fn of(dir: &Path) -> anyhow::Result<Location> {
-        let name = dir.file_name().with_context(|| {
-            format!("output folder {} does not name a folder", dir.display())
-        })?;
+        let name = dir
+            .file_name()
+            .with_context(|| format!("output folder {} does not name a folder", dir.display()))?;
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -169,7 +169,11 @@ impl Location {
 
     /// This process's staging folder: the longest name capsim uses beside the folder.
     fn staging(&self) -> PathBuf {
-        self.beside(&format!("{}-{}", Leftover::Staging.tag(), std::process::id()))
+        self.beside(&format!(
+            "{}-{}",
+            Leftover::Staging.tag(),
+            std::process::id()
+        ))
     }
 
     /// This process's name for the previous folder while two renames replace it.
@@ -183,7 +187,8 @@ impl Location {
             .with_context(|| format!("could not list {}", self.parent.display()))?;
         let mut found = Vec::new();
         for entry in entries {
-            let entry = entry.with_context(|| format!("could not list {}", self.parent.display()))?;
+            let entry =
+                entry.with_context(|| format!("could not list {}", self.parent.display()))?;
             if let Some(kind) = self.leftover_kind(&entry.file_name()) {
                 found.push((entry.path(), kind));
             }
@@ -427,7 +432,8 @@ fn swap_by_renames(staging: &Path, dir: &Path, old: &Path) -> anyhow::Result<()>
     pause_for_tests();
     if let Err(e) = fs::rename(staging, dir) {
         let _ = fs::rename(old, dir);
-        return Err(e).with_context(|| format!("could not move the results into {}", dir.display()));
+        return Err(e)
+            .with_context(|| format!("could not move the results into {}", dir.display()));
     }
     pause_for_tests();
     remove_owned(old).with_context(|| {

@@ -56,20 +56,29 @@ fn ensure_font() -> anyhow::Result<()> {
     }
 }
 
-/// Opens a white canvas with `title`, lets `draw` fill the rest and writes the PNG.
+/// Opens a white canvas with `title`, lets `draw` fill the rest and writes the PNG. The image
+/// is drawn in memory and written here, so a failed write names the file and the system's
+/// reason (a full disk, say) rather than a drawing-backend error.
 fn render(
     path: &Path,
     title: &str,
     draw: impl FnOnce(&Area) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    use image::ImageEncoder;
     ensure_font()?;
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let body = root.margin(8, 0, 0, 0).titled(title, (FONT, 26))?;
-    draw(&body)?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let body = root.margin(8, 0, 0, 0).titled(title, (FONT, 26))?;
+        draw(&body)?;
+        root.present()?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, SIZE.0, SIZE.1, image::ColorType::Rgb8)
+        .context("encoding the PNG")?;
+    std::fs::write(path, png).with_context(|| format!("could not write {}", path.display()))
 }
 
 /// The "no data" note, centred in `area`.
