@@ -70,7 +70,10 @@ impl Queue {
         };
         Ok(Queue {
             arrival_rate,
-            slots: e.platform.max_concurrency * e.platform.min_instances,
+            slots: e
+                .platform
+                .max_concurrency
+                .saturating_mul(e.platform.min_instances),
             vcpu: e.platform.vcpu,
             instances: e.platform.min_instances,
             service: service(e).context("app.requests.turn.steps")?,
