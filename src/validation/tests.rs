@@ -159,7 +159,7 @@ fn second_moments_from_the_quantile_function() {
             .sampler()
             .unwrap()
     };
-    assert!((second_moment(&Sampler::constant(1.5)) - 2.25).abs() < 1e-12);
+    assert!((second_moment(&Sampler::Constant(1.5)) - 2.25).abs() < 1e-12);
     // Exponential: 2 mean^2.
     let exp = sampler("exponential: { mean: 2s }");
     assert!((second_moment(&exp) - 8.0).abs() < 8e-8);
