@@ -221,7 +221,7 @@ pub fn main() -> anyhow::Result<()> {
             if !(scale > 0.0 && scale.is_finite()) {
                 anyhow::bail!("--scale must be a positive number");
             }
-            let checks = crate::validation::run_all(Path::new("."), scale)?;
+            let checks = crate::validation::run_all(Path::new(crate::validation::SUITE), scale)?;
             emit(&crate::validation::table(&checks))?;
             if let Some(path) = doc {
                 let command = if scale == 1.0 {

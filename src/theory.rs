@@ -1,4 +1,5 @@
-//! Closed-form queueing results used to validate the simulator against theory.
+//! Closed-form queueing results that `sim validate` holds the simulator against, and the
+//! `theory:` block of an experiment file that chooses one ([`TheorySpec`]).
 //!
 //! Offered load a = λ/μ (Erlangs), c servers, utilisation ρ = λ/(cμ).
 //!
@@ -23,6 +24,10 @@
 //! No function panics. Invalid parameters (negative or NaN rates, zero servers, …) give NaN;
 //! unstable systems (ρ ≥ 1) give infinite means and quantiles and NaN distribution functions,
 //! since no stationary distribution exists.
+
+mod spec;
+
+pub use spec::*;
 
 /// Erlang B blocking probability of an M/M/c/c loss system with offered load `a` Erlangs.
 ///
@@ -123,24 +128,9 @@ impl MmcQueue {
         self.lambda * self.mean_response()
     }
 
-    /// P(W_q ≤ t) = 1 − C·e^{−(cμ−λ)t} for t ≥ 0, 0 for t < 0; NaN when unstable.
-    pub fn wait_cdf(&self, t: f64) -> f64 {
-        if !self.is_valid() || !self.is_stable() || t.is_nan() {
-            return f64::NAN;
-        }
-        if t < 0.0 {
-            return 0.0;
-        }
-        1.0 - self.prob_wait() * (-self.drain_rate() * t).exp()
-    }
-
-    /// P(T ≤ t) for the response time T = W_q + S, exact (see the module docs), including
-    /// the limit when cμ − λ = μ; NaN when unstable.
-    pub fn response_cdf(&self, t: f64) -> f64 {
-        1.0 - self.response_tail(t)
-    }
-
-    /// P(T > t), computed directly so that high quantiles keep their precision.
+    /// P(T > t) for the response time T = W_q + S, exact (see the module docs), including
+    /// the limit when cμ − λ = μ; NaN when unstable. Computed as a tail, not as 1 − CDF, so
+    /// that high quantiles keep their precision.
     fn response_tail(&self, t: f64) -> f64 {
         if !self.is_valid() || !self.is_stable() || t.is_nan() {
             return f64::NAN;
@@ -160,7 +150,7 @@ impl MmcQueue {
         (1.0 - c_wait) * (-self.mu * t).exp() + c_wait * hypo_tail
     }
 
-    /// The p-quantile of the response time, inverting [`MmcQueue::response_cdf`] by bisection
+    /// The p-quantile of the response time, inverting the response-time distribution by bisection
     /// to a relative precision of 1e-10.
     ///
     /// 0 for p ≤ 0, infinite for p ≥ 1 or an unstable queue, NaN for a NaN p or invalid
@@ -278,6 +268,11 @@ mod tests {
     use rand_distr::{Distribution, Exp};
     use rand_pcg::Pcg64Mcg;
 
+    /// P(T ≤ t) of an M/M/c queue's response time.
+    fn response_cdf(q: &MmcQueue, t: f64) -> f64 {
+        1.0 - q.response_tail(t)
+    }
+
     /// a^k / k! for k = 0..=c, computed directly.
     fn poisson_terms(c: u32, a: f64) -> Vec<f64> {
         let mut terms = vec![1.0];
@@ -340,7 +335,7 @@ mod tests {
         assert!((q.mean_response() - 1.0 / rate).abs() < 1e-12);
         assert!((q.mean_in_system() - 0.7 / rate).abs() < 1e-12);
         for t in [0.1, 1.0, 5.0, 20.0] {
-            assert!((q.response_cdf(t) - (1.0 - (-rate * t).exp())).abs() < 1e-12);
+            assert!((response_cdf(&q, t) - (1.0 - (-rate * t).exp())).abs() < 1e-12);
         }
         let p95 = q.response_quantile(0.95);
         assert!((p95 - 20f64.ln() / rate).abs() < 1e-9, "p95 {p95}");
@@ -364,11 +359,11 @@ mod tests {
         for t in [0.0f64, 0.5, 1.0, 3.0, 10.0] {
             let erlang2_tail = (-t).exp() * (1.0 + t);
             let expected = 1.0 - ((1.0 - c_wait) * (-t).exp() + c_wait * erlang2_tail);
-            assert!((at.response_cdf(t) - expected).abs() < 1e-14);
-            assert!((near.response_cdf(t) - expected).abs() < 1e-6);
+            assert!((response_cdf(&at, t) - expected).abs() < 1e-14);
+            assert!((response_cdf(&near, t) - expected).abs() < 1e-6);
         }
         let q = at.response_quantile(0.9);
-        assert!((at.response_cdf(q) - 0.9).abs() < 1e-10);
+        assert!((response_cdf(&at, q) - 0.9).abs() < 1e-10);
     }
 
     #[test]
@@ -391,8 +386,7 @@ mod tests {
             })
             .sum();
         let expected = (1.0 - c_wait) * (1.0 - (-t).exp()) + c_wait * integral;
-        assert!((q.response_cdf(t) - expected).abs() < 1e-9);
-        assert!((q.wait_cdf(0.0) - (1.0 - c_wait)).abs() < 1e-15);
+        assert!((response_cdf(&q, t) - expected).abs() < 1e-9);
     }
 
     #[test]
@@ -407,7 +401,7 @@ mod tests {
         assert_eq!(q.mean_wait(), f64::INFINITY);
         assert_eq!(q.mean_response(), f64::INFINITY);
         assert_eq!(q.mean_in_system(), f64::INFINITY);
-        assert!(q.wait_cdf(1.0).is_nan() && q.response_cdf(1.0).is_nan());
+        assert!(q.response_tail(1.0).is_nan());
         assert_eq!(q.response_quantile(0.5), f64::INFINITY);
         let bad = MmcQueue {
             lambda: 1.0,

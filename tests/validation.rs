@@ -6,13 +6,16 @@
 
 use std::path::Path;
 
-use capsim::validation::{CASES, run_all};
+use capsim::validation::{SUITE, case_files, run_all};
 
 #[test]
 fn every_case_agrees_with_theory_at_small_size() {
-    let checks = run_all(Path::new(env!("CARGO_MANIFEST_DIR")), 0.2).expect("suite runs");
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join(SUITE);
+    let checks = run_all(&suite, 0.2).expect("suite runs");
     let cases: std::collections::BTreeSet<&str> = checks.iter().map(|c| c.case.as_str()).collect();
-    assert_eq!(cases.len(), CASES.len(), "every case reports checks");
+    let files = case_files(&suite).expect("suite folder lists");
+    assert_eq!(cases.len(), files.len(), "every case reports checks");
+    assert_eq!(checks.len(), 43, "the shipped suite's checks");
     let bad: Vec<String> = checks
         .iter()
         .filter(|c| {
@@ -39,7 +42,8 @@ fn every_case_agrees_with_theory_at_small_size() {
 #[test]
 fn a_wrong_theory_value_fails_the_check() {
     // Guard against a check that cannot fail: the M/M/1 mean response is 2 s, not 2.2 s.
-    let checks = run_all(Path::new(env!("CARGO_MANIFEST_DIR")), 0.2).expect("suite runs");
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join(SUITE);
+    let checks = run_all(&suite, 0.2).expect("suite runs");
     let c = checks
         .iter()
         .find(|c| c.case == "mmc-1-0.5" && c.metric == "mean response (s)")

@@ -47,6 +47,9 @@ pub struct Experiment {
     /// Sequential stopping: add replications until a metric is known precisely enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
+    /// The closed form `sim validate` checks this experiment against; `sim run` ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<crate::theory::TheorySpec>,
 }
 
 /// Sequential stopping rule: `precision: 3%`, or the long form with metric and cap.
