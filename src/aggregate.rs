@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 
 use crate::config::Experiment;
-use crate::metrics::{AgentUsage, BREAKDOWN_NAMES, SEGMENTS, latency_histogram};
+use crate::metrics::{AgentUsage, ErrorCause, SEGMENTS, TurnComponent, latency_histogram};
 use crate::results::*;
 use crate::stats::Estimate;
 use crate::system::ReplicationResult;
@@ -106,7 +106,7 @@ fn pooled(hists: impl Iterator<Item = Histogram<u64>>) -> Histogram<u64> {
     all
 }
 
-fn histogram_rows(metric: &str, h: &Histogram<u64>) -> Vec<HistogramRow> {
+fn histogram_rows(metric: MeasuredRequest, h: &Histogram<u64>) -> Vec<HistogramRow> {
     if h.is_empty() {
         return Vec::new();
     }
@@ -134,7 +134,7 @@ fn histogram_rows(metric: &str, h: &Histogram<u64>) -> Vec<HistogramRow> {
         .map(|(e, count)| {
             cumulative += count;
             HistogramRow {
-                metric: metric.to_string(),
+                metric,
                 upper_s: seconds(*e),
                 count,
                 cdf: cumulative as f64 / total,
@@ -265,30 +265,28 @@ pub fn summarize(
         &reps.iter().map(|r| &r.recorder.start).collect::<Vec<_>>(),
         &first.segment_starts.iter().collect::<Vec<_>>(),
     );
-    let breakdown: Vec<BreakdownRow> = BREAKDOWN_NAMES
+    let breakdown: Vec<BreakdownRow> = TurnComponent::ALL
         .iter()
-        .enumerate()
-        .map(|(i, name)| BreakdownRow {
-            component: name.to_string(),
-            mean: estimate(
-                reps.iter()
-                    .map(|r| ratio(r.recorder.breakdown_sum[i], r.recorder.turns_ok as f64)),
-            ),
+        .map(|&c| BreakdownRow {
+            component: c,
+            mean: estimate(reps.iter().map(|r| {
+                ratio(
+                    r.recorder.breakdown_sum[c.index()],
+                    r.recorder.turns_ok as f64,
+                )
+            })),
             p95: estimate(
                 reps.iter()
                     .filter(|r| r.recorder.turns_ok > 0)
-                    .map(|r| r.recorder.component_quantile(i, 0.95)),
+                    .map(|r| r.recorder.component_quantile(c, 0.95)),
             ),
         })
         .collect();
     let mut errors = ErrorCounts::default();
     for r in reps {
-        let e = &r.recorder.errors;
-        errors.no_instance += e.no_instance;
-        errors.llm_quota += e.llm_quota;
-        errors.timeout += e.timeout;
-        errors.instance_crash += e.instance_crash;
-        errors.rate_limited += e.rate_limited;
+        for c in ErrorCause::ALL {
+            errors.add(c, r.recorder.errors.get(c));
+        }
     }
     let per_rep = |f: &dyn Fn(&ReplicationResult) -> f64| estimate(reps.iter().map(f));
     let error_rate =
@@ -359,7 +357,9 @@ pub fn summarize(
         concurrency: ConcurrencySummary {
             mean_in_flight: per_rep(&|r| r.integrals.in_flight / r.window),
             mean_pending: per_rep(&|r| r.integrals.pending / r.window),
-            turn_wait_probability: per_rep(&|r| r.recorder.component_share_nonzero(0)),
+            turn_wait_probability: per_rep(&|r| {
+                r.recorder.component_share_nonzero(TurnComponent::Pending)
+            }),
         },
         llm: LlmSummary {
             calls_per_turn: per_rep(&|r| {
@@ -397,7 +397,7 @@ pub fn summarize(
         slo: SloVerdict {
             met: true,
             checks: Vec::new(),
-            bottleneck: String::new(),
+            bottleneck: Bottleneck::LlmLatency,
             explanation: String::new(),
             capacity_users: None,
             first_miss_users: None,
@@ -408,14 +408,17 @@ pub fn summarize(
     summary.load_curve = load_curve(reps, &timeseries, warmup);
     summary.slo = crate::verdict::judge(e, &summary);
     let histogram = [
-        ("turn", pooled(reps.iter().map(|r| r.recorder.turn.clone()))),
         (
-            "session_start",
+            MeasuredRequest::Turn,
+            pooled(reps.iter().map(|r| r.recorder.turn.clone())),
+        ),
+        (
+            MeasuredRequest::SessionStart,
             pooled(reps.iter().map(|r| r.recorder.start.clone())),
         ),
     ]
     .iter()
-    .flat_map(|(name, h)| histogram_rows(name, h))
+    .flat_map(|(metric, h)| histogram_rows(*metric, h))
     .collect();
     let scaling = model.autoscaler.lines.clone();
     RunOutput {
@@ -446,7 +449,7 @@ mod tests {
         for ms in [0.5, 2.0, 2.0, 40.0, 900.0, 12_000.0] {
             record_seconds(&mut h, ms / 1000.0);
         }
-        let rows = histogram_rows("turn", &h);
+        let rows = histogram_rows(MeasuredRequest::Turn, &h);
         assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 6);
         assert_eq!(rows.last().map(|r| r.cdf), Some(1.0));
         assert!(rows.windows(2).all(|w| w[0].upper_s < w[1].upper_s));

@@ -3,6 +3,7 @@
 //! counts, and time-integrated gauges sampled into pre-sized time-series buckets.
 
 use hdrhistogram::Histogram;
+use serde::Serialize;
 
 use crate::results::{ErrorCounts, TimeSeriesRow};
 
@@ -21,18 +22,61 @@ pub fn record_seconds(h: &mut Histogram<u64>, seconds: f64) {
     h.saturating_record(micros);
 }
 
-/// Names of the turn-time components, in breakdown order (pending first).
-pub const BREAKDOWN_NAMES: [&str; 6] = [
-    "pending",
-    "cpu",
-    "cpu_contention",
-    "llm",
-    "retry_backoff",
-    "datastore",
-];
+/// A component of a turn's time along its critical path, in breakdown order (pending first).
+/// Serialized as its `snake_case` name, the `component` of `summary.json`'s breakdown rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnComponent {
+    /// Waiting in the pending queue for a slot.
+    Pending,
+    /// CPU demand at full speed.
+    Cpu,
+    /// Extra wall time from sharing the vCPUs.
+    CpuContention,
+    /// Waiting for LLM calls.
+    Llm,
+    /// Backoff before retrying a provider 429.
+    RetryBackoff,
+    /// Datastore operations.
+    Datastore,
+}
 
-/// Why a request failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl TurnComponent {
+    /// Number of components.
+    pub const COUNT: usize = 6;
+
+    /// Every component, in breakdown order (its index in a breakdown array).
+    pub const ALL: [TurnComponent; Self::COUNT] = [
+        TurnComponent::Pending,
+        TurnComponent::Cpu,
+        TurnComponent::CpuContention,
+        TurnComponent::Llm,
+        TurnComponent::RetryBackoff,
+        TurnComponent::Datastore,
+    ];
+
+    /// Label in reports (the `summary.json` name).
+    pub fn label(self) -> &'static str {
+        match self {
+            TurnComponent::Pending => "pending",
+            TurnComponent::Cpu => "cpu",
+            TurnComponent::CpuContention => "cpu_contention",
+            TurnComponent::Llm => "llm",
+            TurnComponent::RetryBackoff => "retry_backoff",
+            TurnComponent::Datastore => "datastore",
+        }
+    }
+
+    /// Position in breakdown arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a request failed. Serialized as its `snake_case` name, the key of `summary.json`'s
+/// `errors`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCause {
     /// No slot before the pending deadline.
     NoInstance,
@@ -46,15 +90,31 @@ pub enum ErrorCause {
     RateLimited,
 }
 
+impl ErrorCause {
+    /// Every cause, in the order reports list them.
+    pub const ALL: [ErrorCause; 5] = [
+        ErrorCause::NoInstance,
+        ErrorCause::LlmQuota,
+        ErrorCause::Timeout,
+        ErrorCause::InstanceCrash,
+        ErrorCause::RateLimited,
+    ];
+
+    /// Label in reports (the `summary.json` key).
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCause::NoInstance => "no_instance",
+            ErrorCause::LlmQuota => "llm_quota",
+            ErrorCause::Timeout => "timeout",
+            ErrorCause::InstanceCrash => "instance_crash",
+            ErrorCause::RateLimited => "rate_limited",
+        }
+    }
+}
+
 /// Counts by cause.
 pub fn count_error(e: &mut ErrorCounts, cause: ErrorCause) {
-    match cause {
-        ErrorCause::NoInstance => e.no_instance += 1,
-        ErrorCause::LlmQuota => e.llm_quota += 1,
-        ErrorCause::Timeout => e.timeout += 1,
-        ErrorCause::InstanceCrash => e.instance_crash += 1,
-        ErrorCause::RateLimited => e.rate_limited += 1,
-    }
+    e.add(cause, 1);
 }
 
 /// Equal time segments of the measured window, for the load curve.
@@ -94,16 +154,16 @@ pub struct Recorder {
     pub turn: Histogram<u64>,
     /// Session-start latency.
     pub start: Histogram<u64>,
-    /// Turn time per component ([`BREAKDOWN_NAMES`]), non-zero values only.
+    /// Turn time per component (indexed by [`TurnComponent::index`]), non-zero values only.
     pub breakdown: Vec<Histogram<u64>>,
     /// Turns in which each component took no time.
-    pub breakdown_zeros: [u64; 6],
+    pub breakdown_zeros: [u64; TurnComponent::COUNT],
     /// Sum over turns with CPU work of (CPU wall time / CPU demand).
     pub cpu_slowdown_sum: f64,
     /// Turns with CPU work.
     pub cpu_slowdown_turns: u64,
     /// Sum of turn time per component.
-    pub breakdown_sum: [f64; 6],
+    pub breakdown_sum: [f64; TurnComponent::COUNT],
     /// Failures by cause.
     pub errors: ErrorCounts,
     /// Requests finished, ok or failed.
@@ -140,11 +200,14 @@ impl Recorder {
             segment_finished: [0; SEGMENTS],
             turn: latency_histogram(),
             start: latency_histogram(),
-            breakdown: (0..6).map(|_| latency_histogram()).collect(),
-            breakdown_zeros: [0; 6],
+            breakdown: TurnComponent::ALL
+                .iter()
+                .map(|_| latency_histogram())
+                .collect(),
+            breakdown_zeros: [0; TurnComponent::COUNT],
             cpu_slowdown_sum: 0.0,
             cpu_slowdown_turns: 0,
-            breakdown_sum: [0.0; 6],
+            breakdown_sum: [0.0; TurnComponent::COUNT],
             errors: ErrorCounts::default(),
             finished: 0,
             time_in_system: 0.0,
@@ -190,8 +253,14 @@ impl Recorder {
         self.sessions_started += 1;
     }
 
-    /// Records one completed turn's latency and its breakdown.
-    pub fn record_turn(&mut self, created: f64, latency: f64, breakdown: &[f64; 6]) {
+    /// Records one completed turn's latency and its breakdown (indexed by
+    /// [`TurnComponent::index`]).
+    pub fn record_turn(
+        &mut self,
+        created: f64,
+        latency: f64,
+        breakdown: &[f64; TurnComponent::COUNT],
+    ) {
         record_seconds(&mut self.turn, latency);
         let seg = self.segment(created);
         record_seconds(&mut self.segment_turns[seg], latency);
@@ -203,9 +272,10 @@ impl Recorder {
                 self.breakdown_zeros[i] += 1;
             }
         }
-        // breakdown[1] is CPU demand, breakdown[2] the extra wall time from sharing.
-        if breakdown[1] > 0.0 {
-            self.cpu_slowdown_sum += (breakdown[1] + breakdown[2]) / breakdown[1];
+        let demand = breakdown[TurnComponent::Cpu.index()];
+        if demand > 0.0 {
+            let contention = breakdown[TurnComponent::CpuContention.index()];
+            self.cpu_slowdown_sum += (demand + contention) / demand;
             self.cpu_slowdown_turns += 1;
         }
         self.turns_ok += 1;
@@ -213,8 +283,9 @@ impl Recorder {
 }
 
 impl Recorder {
-    /// Quantile `q` of component `i` of turn time, seconds, counting the turns where it was 0.
-    pub fn component_quantile(&self, i: usize, q: f64) -> f64 {
+    /// Quantile `q` of component `c` of turn time, seconds, counting the turns where it was 0.
+    pub fn component_quantile(&self, c: TurnComponent, q: f64) -> f64 {
+        let i = c.index();
         let zeros = self.breakdown_zeros[i] as f64;
         let nonzero = self.breakdown[i].len() as f64;
         let rank = q * (zeros + nonzero);
@@ -225,8 +296,9 @@ impl Recorder {
         self.breakdown[i].value_at_quantile(q_nonzero) as f64 / 1e6
     }
 
-    /// Share of turns in which component `i` took time.
-    pub fn component_share_nonzero(&self, i: usize) -> f64 {
+    /// Share of turns in which component `c` took time.
+    pub fn component_share_nonzero(&self, c: TurnComponent) -> f64 {
+        let i = c.index();
         let nonzero = self.breakdown[i].len() as f64;
         let total = nonzero + self.breakdown_zeros[i] as f64;
         if total > 0.0 {
@@ -387,6 +459,17 @@ impl TimeSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_the_summary_json_names() {
+        for c in TurnComponent::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.label());
+            assert_eq!(TurnComponent::ALL[c.index()], c);
+        }
+        for c in ErrorCause::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.label());
+        }
+    }
 
     #[test]
     fn gauges_integrate_piecewise_constant_values() {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::PrecisionMetric;
+use crate::metrics::{ErrorCause, TurnComponent};
 use crate::stats::Estimate;
 
 /// Everything `summary.json` holds. Field names are a stable, documented schema
@@ -65,7 +67,7 @@ pub struct Summary {
 #[derive(Clone, Debug, Serialize)]
 pub struct PrecisionOutcome {
     /// Targeted estimate, e.g. `turn_p95`.
-    pub metric: String,
+    pub metric: PrecisionMetric,
     /// Target relative half-width.
     pub target: f64,
     /// Relative half-width reached.
@@ -103,7 +105,7 @@ pub struct LatencySummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct BreakdownRow {
     /// `pending`, `cpu`, `cpu_contention`, `llm`, `retry_backoff` or `datastore`.
-    pub component: String,
+    pub component: TurnComponent,
     /// Mean seconds per turn.
     pub mean: Estimate,
     /// 95th percentile of seconds per turn.
@@ -126,9 +128,32 @@ pub struct ErrorCounts {
 }
 
 impl ErrorCounts {
+    /// Failures of one cause.
+    pub fn get(&self, cause: ErrorCause) -> u64 {
+        match cause {
+            ErrorCause::NoInstance => self.no_instance,
+            ErrorCause::LlmQuota => self.llm_quota,
+            ErrorCause::Timeout => self.timeout,
+            ErrorCause::InstanceCrash => self.instance_crash,
+            ErrorCause::RateLimited => self.rate_limited,
+        }
+    }
+
+    /// Counts `n` more failures of `cause`.
+    pub fn add(&mut self, cause: ErrorCause, n: u64) {
+        let count = match cause {
+            ErrorCause::NoInstance => &mut self.no_instance,
+            ErrorCause::LlmQuota => &mut self.llm_quota,
+            ErrorCause::Timeout => &mut self.timeout,
+            ErrorCause::InstanceCrash => &mut self.instance_crash,
+            ErrorCause::RateLimited => &mut self.rate_limited,
+        };
+        *count += n;
+    }
+
     /// All failures.
     pub fn total(&self) -> u64 {
-        self.no_instance + self.llm_quota + self.timeout + self.instance_crash + self.rate_limited
+        ErrorCause::ALL.iter().map(|c| self.get(*c)).sum()
     }
 }
 
@@ -257,9 +282,8 @@ pub struct SloVerdict {
     pub met: bool,
     /// Each bound.
     pub checks: Vec<SloCheck>,
-    /// What limits the system first: `llm_latency`, `cpu`, `concurrency_slots`, `max_instances`,
-    /// `llm_quota`, `memory`, `app_rate_limit`, `cold_starts` or `none`.
-    pub bottleneck: String,
+    /// What limits the system first.
+    pub bottleneck: Bottleneck,
     /// One sentence on why.
     pub explanation: String,
     /// Highest load (users) of a load-curve segment that met the turn-p95 and error-rate bounds
@@ -268,6 +292,44 @@ pub struct SloVerdict {
     pub capacity_users: Option<f64>,
     /// Load (users) of the first segment that missed (null when every segment met them).
     pub first_miss_users: Option<f64>,
+}
+
+/// What limits the system first. Serialized as its `snake_case` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bottleneck {
+    /// LLM calls are slow (or time out).
+    LlmLatency,
+    /// The vCPUs are shared by too many CPU bursts.
+    Cpu,
+    /// Requests wait for a free slot while the fleet could still grow.
+    ConcurrencySlots,
+    /// Requests wait for a slot with the fleet at its instance cap.
+    MaxInstances,
+    /// The provider's per-minute quota answers 429.
+    LlmQuota,
+    /// Instances run out of memory.
+    Memory,
+    /// The app's per-user limits reject requests.
+    AppRateLimit,
+    /// Datastore operations.
+    Datastore,
+}
+
+impl Bottleneck {
+    /// Label in reports (the `summary.json` name).
+    pub fn label(self) -> &'static str {
+        match self {
+            Bottleneck::LlmLatency => "llm_latency",
+            Bottleneck::Cpu => "cpu",
+            Bottleneck::ConcurrencySlots => "concurrency_slots",
+            Bottleneck::MaxInstances => "max_instances",
+            Bottleneck::LlmQuota => "llm_quota",
+            Bottleneck::Memory => "memory",
+            Bottleneck::AppRateLimit => "app_rate_limit",
+            Bottleneck::Datastore => "datastore",
+        }
+    }
 }
 
 /// One SLO bound.
@@ -312,11 +374,39 @@ pub struct TimeSeriesRow {
     pub errors_per_s: f64,
 }
 
+/// A kind of request whose latency is measured. Serialized as its `snake_case` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasuredRequest {
+    /// A scene turn.
+    Turn,
+    /// A session start.
+    SessionStart,
+}
+
+impl MeasuredRequest {
+    /// Name in files (`summary.json`, CSV).
+    pub fn name(self) -> &'static str {
+        match self {
+            MeasuredRequest::Turn => "turn",
+            MeasuredRequest::SessionStart => "session_start",
+        }
+    }
+
+    /// Label in charts and text.
+    pub fn label(self) -> &'static str {
+        match self {
+            MeasuredRequest::Turn => "turn",
+            MeasuredRequest::SessionStart => "session start",
+        }
+    }
+}
+
 /// Pooled latency distribution: one row per histogram bucket.
 #[derive(Clone, Debug, Serialize)]
 pub struct HistogramRow {
-    /// `turn` or `session_start`.
-    pub metric: String,
+    /// The request kind measured.
+    pub metric: MeasuredRequest,
     /// Bucket upper edge, seconds.
     pub upper_s: f64,
     /// Samples in the bucket (pooled over replications).
@@ -347,4 +437,39 @@ pub struct RunOutput {
     pub histogram: Vec<HistogramRow>,
     /// Scaling rule lines for the charts.
     pub scaling: ScalingLines,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serialized_names() {
+        for m in [MeasuredRequest::Turn, MeasuredRequest::SessionStart] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+        }
+        for b in [
+            Bottleneck::LlmLatency,
+            Bottleneck::Cpu,
+            Bottleneck::ConcurrencySlots,
+            Bottleneck::MaxInstances,
+            Bottleneck::LlmQuota,
+            Bottleneck::Memory,
+            Bottleneck::AppRateLimit,
+            Bottleneck::Datastore,
+        ] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.label());
+        }
+    }
+
+    #[test]
+    fn error_counts_add_up_by_cause() {
+        let mut e = ErrorCounts::default();
+        for (k, c) in ErrorCause::ALL.iter().enumerate() {
+            e.add(*c, k as u64 + 1);
+        }
+        assert_eq!(e.get(ErrorCause::InstanceCrash), 4);
+        assert_eq!(e.rate_limited, 5);
+        assert_eq!(e.total(), 15);
+    }
 }

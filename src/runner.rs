@@ -65,7 +65,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
             let n = reps.len() as u32;
             if met || n >= cap {
                 output.summary.precision = Some(PrecisionOutcome {
-                    metric: metric_name(metric).to_string(),
+                    metric,
                     target,
                     achieved,
                     met,
@@ -98,17 +98,6 @@ fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
     };
     let r = e.half_width() / e.value.abs();
     if r.is_finite() { r } else { f64::INFINITY }
-}
-
-fn metric_name(m: PrecisionMetric) -> &'static str {
-    match m {
-        PrecisionMetric::TurnMean => "turn_mean",
-        PrecisionMetric::TurnP50 => "turn_p50",
-        PrecisionMetric::TurnP95 => "turn_p95",
-        PrecisionMetric::TurnP99 => "turn_p99",
-        PrecisionMetric::SessionStartP95 => "session_start_p95",
-        PrecisionMetric::CostPerDay => "cost_per_day",
-    }
 }
 
 /// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of

@@ -7,7 +7,8 @@
 //! instances; CPU contention → CPU; LLM → LLM latency; backoff → quota; datastore).
 
 use crate::config::Experiment;
-use crate::results::{SloCheck, SloVerdict, Summary};
+use crate::metrics::{ErrorCause, TurnComponent};
+use crate::results::{Bottleneck, SloCheck, SloVerdict, Summary};
 use crate::stats::Estimate;
 
 /// Error budget used for the diagnosis when the SLO sets none.
@@ -122,10 +123,10 @@ fn at_cap(e: &Experiment, s: &Summary) -> bool {
     s.instances.max.value >= f64::from(e.platform.max_instances) - 0.5
 }
 
-fn slots_or_cap(e: &Experiment, s: &Summary) -> (String, String) {
+fn slots_or_cap(e: &Experiment, s: &Summary) -> (Bottleneck, String) {
     if at_cap(e, s) {
         (
-            "max_instances".into(),
+            Bottleneck::MaxInstances,
             format!(
                 "all {} instances are busy: requests wait for a slot (mean {:.1} pending)",
                 e.platform.max_instances, s.concurrency.mean_pending.value
@@ -133,7 +134,7 @@ fn slots_or_cap(e: &Experiment, s: &Summary) -> (String, String) {
         )
     } else {
         (
-            "concurrency_slots".into(),
+            Bottleneck::ConcurrencySlots,
             format!(
                 "requests wait for a free slot ({} per instance) while the autoscaler keeps {:.1} instances on average at {:.0} % CPU",
                 e.platform.max_concurrency,
@@ -144,26 +145,19 @@ fn slots_or_cap(e: &Experiment, s: &Summary) -> (String, String) {
     }
 }
 
-fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (String, String) {
+fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (Bottleneck, String) {
     let budget = e.slo.error_rate.map_or(DEFAULT_ERROR_BUDGET, |f| f.0);
     let err = &s.errors;
     if s.error_rate.value > budget && err.total() > 0 {
-        let causes = [
-            (err.no_instance, "no_instance"),
-            (err.llm_quota, "llm_quota"),
-            (err.timeout, "timeout"),
-            (err.instance_crash, "instance_crash"),
-            (err.rate_limited, "rate_limited"),
-        ];
-        let (count, cause) = causes
+        let (count, cause) = ErrorCause::ALL
             .iter()
+            .map(|c| (err.get(*c), *c))
             .max_by_key(|c| c.0)
-            .copied()
-            .unwrap_or((0, ""));
+            .unwrap_or((0, ErrorCause::NoInstance));
         let share = count as f64 / err.total() as f64 * 100.0;
         let rate = s.error_rate.value * 100.0;
         return match cause {
-            "no_instance" => {
+            ErrorCause::NoInstance => {
                 let (b, why) = slots_or_cap(e, s);
                 (
                     b,
@@ -172,52 +166,44 @@ fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (String, String) {
                     ),
                 )
             }
-            "llm_quota" => (
-                "llm_quota".into(),
+            ErrorCause::LlmQuota => (
+                Bottleneck::LlmQuota,
                 format!(
                     "{rate:.1} % of requests fail, {share:.0} % of them because the LLM quota still answered 429 after retries"
                 ),
             ),
-            "timeout" => (
-                "llm_latency".into(),
+            ErrorCause::Timeout => (
+                Bottleneck::LlmLatency,
                 format!(
                     "{rate:.1} % of requests fail, {share:.0} % of them by the request timeout (slow LLM calls)"
                 ),
             ),
-            "instance_crash" => (
-                "memory".into(),
+            ErrorCause::InstanceCrash => (
+                Bottleneck::Memory,
                 format!(
                     "{rate:.1} % of requests fail, {share:.0} % of them when instances ran out of memory"
                 ),
             ),
-            _ => (
-                "app_rate_limit".into(),
+            ErrorCause::RateLimited => (
+                Bottleneck::AppRateLimit,
                 format!(
                     "{rate:.1} % of requests fail, {share:.0} % of them on the app's per-user session limits"
                 ),
             ),
         };
     }
-    let p95 = |name: &str| {
+    let p95 = |c: TurnComponent| {
         s.latency_breakdown_s
             .iter()
-            .find(|r| r.component == name)
+            .find(|r| r.component == c)
             .map_or(0.0, |r| r.p95.value)
     };
-    let parts: [(&str, f64); 6] = [
-        ("pending", p95("pending")),
-        ("cpu", p95("cpu")),
-        ("cpu_contention", p95("cpu_contention")),
-        ("llm", p95("llm")),
-        ("retry_backoff", p95("retry_backoff")),
-        ("datastore", p95("datastore")),
-    ];
-    let (top, secs) = parts
+    let (top, secs) = TurnComponent::ALL
         .iter()
-        .copied()
+        .map(|c| (*c, p95(*c)))
         .filter(|p| p.1.is_finite())
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or(("llm", 0.0));
+        .unwrap_or((TurnComponent::Llm, 0.0));
     let p95_turn = s.turn_latency_s.p95.value;
     let lead = if met {
         "SLO met; the largest share of p95 turn time"
@@ -225,7 +211,7 @@ fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (String, String) {
         "SLO missed; the largest share of p95 turn time"
     };
     match top {
-        "pending" => {
+        TurnComponent::Pending => {
             let (b, why) = slots_or_cap(e, s);
             (
                 b,
@@ -234,25 +220,25 @@ fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (String, String) {
                 ),
             )
         }
-        "cpu" | "cpu_contention" => (
-            "cpu".into(),
+        TurnComponent::Cpu | TurnComponent::CpuContention => (
+            Bottleneck::Cpu,
             format!(
                 "{lead} is CPU ({:.2} s demand + {:.2} s contention at p95) at {:.0} % mean utilisation",
-                p95("cpu"),
-                p95("cpu_contention"),
+                p95(TurnComponent::Cpu),
+                p95(TurnComponent::CpuContention),
                 s.cpu_utilization.mean.value * 100.0
             ),
         ),
-        "retry_backoff" => (
-            "llm_quota".into(),
+        TurnComponent::RetryBackoff => (
+            Bottleneck::LlmQuota,
             format!("{lead} is backing off from LLM 429s ({secs:.2} s at p95)"),
         ),
-        "datastore" => (
-            "datastore".into(),
+        TurnComponent::Datastore => (
+            Bottleneck::Datastore,
             format!("{lead} is the datastore ({secs:.2} s at p95)"),
         ),
-        _ => (
-            "llm_latency".into(),
+        TurnComponent::Llm => (
+            Bottleneck::LlmLatency,
             format!(
                 "{lead} is the LLM: {secs:.2} s at p95 over {:.2} calls per turn",
                 s.llm.calls_per_turn.value

@@ -41,7 +41,7 @@ fn component(out: &RunOutput, name: &str) -> Estimate {
     out.summary
         .latency_breakdown_s
         .iter()
-        .find(|r| r.component == name)
+        .find(|r| r.component.label() == name)
         .unwrap_or_else(|| panic!("breakdown component `{name}` missing"))
         .mean
 }

@@ -39,7 +39,7 @@ fn component_mean(out: &RunOutput, name: &str) -> Estimate {
     out.summary
         .latency_breakdown_s
         .iter()
-        .find(|r| r.component == name)
+        .find(|r| r.component.label() == name)
         .expect("component present")
         .mean
 }

@@ -57,7 +57,7 @@ fn precision_stops_at_the_cap_and_says_so() {
     let p = s.precision.expect("outcome reported");
     assert_eq!(s.replications, 7);
     assert!(!p.met && p.achieved > 0.0001);
-    assert_eq!(p.metric, "turn_p99");
+    assert_eq!(p.metric.label(), "turn_p99");
 }
 
 #[test]

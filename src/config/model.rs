@@ -104,6 +104,20 @@ pub enum PrecisionMetric {
     CostPerDay,
 }
 
+impl PrecisionMetric {
+    /// Label in reports (the name in files).
+    pub fn label(self) -> &'static str {
+        match self {
+            PrecisionMetric::TurnMean => "turn_mean",
+            PrecisionMetric::TurnP50 => "turn_p50",
+            PrecisionMetric::TurnP95 => "turn_p95",
+            PrecisionMetric::TurnP99 => "turn_p99",
+            PrecisionMetric::SessionStartP95 => "session_start_p95",
+            PrecisionMetric::CostPerDay => "cost_per_day",
+        }
+    }
+}
+
 /// Warm-up handling: a duration, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Warmup {

@@ -1,5 +1,6 @@
 //! Side-by-side table of several runs (`sim compare`), as plain text or Markdown.
 
+use super::format::money;
 use super::table;
 use crate::results::Summary;
 use crate::stats::Estimate;
@@ -13,8 +14,8 @@ const HEADER: [&str; 11] = [
     "CPU",
     "in flight",
     "LLM calls / turn",
-    "$ / session",
-    "$ / day",
+    "cost / session",
+    "cost / day",
     "SLO · bottleneck",
 ];
 
@@ -32,20 +33,10 @@ fn ci(e: Estimate, digits: usize) -> String {
     }
 }
 
-fn money(v: Option<Estimate>) -> String {
-    match v {
-        Some(e) if e.value.is_finite() => {
-            let digits = if e.value >= 10.0 {
-                2
-            } else if e.value >= 0.1 {
-                3
-            } else {
-                5
-            };
-            format!("{:.d$}", e.value, d = digits)
-        }
-        _ => "-".into(),
-    }
+/// Dollars as the terminal summary writes them; `-` when unknown.
+fn dollars(v: Option<Estimate>) -> String {
+    v.filter(|e| e.value.is_finite())
+        .map_or_else(|| "-".into(), |e| money(e.value))
 }
 
 fn row(s: &Summary) -> [String; 11] {
@@ -62,12 +53,12 @@ fn row(s: &Summary) -> [String; 11] {
         format!("{:.0} %", s.cpu_utilization.mean.value * 100.0),
         format!("{:.1}", s.concurrency.mean_in_flight.value),
         format!("{:.2}", s.llm.calls_per_turn.value),
-        money(s.cost_usd.per_session),
-        money(Some(s.cost_usd.per_day)),
+        dollars(s.cost_usd.per_session),
+        dollars(Some(s.cost_usd.per_day)),
         format!(
             "{} · {}",
             if s.slo.met { "met" } else { "missed" },
-            s.slo.bottleneck
+            s.slo.bottleneck.label()
         ),
     ]
 }
@@ -98,6 +89,7 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         assert!(text.contains("baseline") && text.contains("other"));
         assert!(text.contains("2.41 [2.30, 2.52]"), "{text}");
+        assert!(text.contains("$0.041") && text.contains("$1,238"), "{text}");
         let md = comparison_table(&[a, b], true);
         assert_eq!(md.lines().count(), 4);
         assert!(md.lines().all(|l| l.starts_with('|') && l.ends_with('|')));

@@ -116,7 +116,7 @@ fn histogram_csv(rows: &[HistogramRow]) -> String {
     for r in rows {
         csv.push_str(&format!(
             "{},{},{},{}\n",
-            csv_text(&r.metric),
+            csv_text(r.metric.name()),
             csv_num(r.upper_s),
             r.count,
             csv_num(r.cdf)

@@ -5,6 +5,7 @@
 mod compare;
 mod dir_lock;
 mod files;
+mod format;
 mod manifest;
 mod output_dir;
 pub mod plot;
@@ -18,10 +19,13 @@ pub use terminal::render_terminal;
 /// A small synthetic run shared by the report tests.
 #[cfg(test)]
 pub(crate) mod fixture {
+    use crate::config::PrecisionMetric;
+    use crate::metrics::TurnComponent;
     use crate::results::{
-        AgentRow, BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary, ErrorCounts,
-        HistogramRow, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary, LoadPoint,
-        PrecisionOutcome, RunOutput, ScalingLines, SloCheck, SloVerdict, Summary, TimeSeriesRow,
+        AgentRow, Bottleneck, BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary,
+        ErrorCounts, HistogramRow, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary,
+        LoadPoint, MeasuredRequest, PrecisionOutcome, RunOutput, ScalingLines, SloCheck,
+        SloVerdict, Summary, TimeSeriesRow,
     };
     use crate::stats::Estimate;
 
@@ -48,7 +52,7 @@ pub(crate) mod fixture {
     }
 
     /// Histogram rows approximating a log-normal-ish latency distribution.
-    fn histogram(metric: &str, scale: f64) -> Vec<HistogramRow> {
+    fn histogram(metric: MeasuredRequest, scale: f64) -> Vec<HistogramRow> {
         let weights: Vec<u64> = (1..=60u64)
             .map(|i| {
                 let x = i as f64 / 10.0;
@@ -64,7 +68,7 @@ pub(crate) mod fixture {
             .map(|(i, &count)| {
                 acc += count;
                 HistogramRow {
-                    metric: metric.to_string(),
+                    metric,
                     upper_s: (i + 1) as f64 / 10.0 * scale,
                     count,
                     cdf: acc as f64 / total as f64,
@@ -76,16 +80,16 @@ pub(crate) mod fixture {
     /// The synthetic run.
     pub(crate) fn sample_output() -> RunOutput {
         let breakdown = [
-            ("pending", 0.05, 0.3),
-            ("cpu", 0.12, 0.2),
-            ("cpu_contention", 0.03, 0.1),
-            ("llm", 1.6, 2.1),
-            ("retry_backoff", 0.0, 0.0),
-            ("datastore", 0.1, 0.15),
+            (TurnComponent::Pending, 0.05, 0.3),
+            (TurnComponent::Cpu, 0.12, 0.2),
+            (TurnComponent::CpuContention, 0.03, 0.1),
+            (TurnComponent::Llm, 1.6, 2.1),
+            (TurnComponent::RetryBackoff, 0.0, 0.0),
+            (TurnComponent::Datastore, 0.1, 0.15),
         ]
         .iter()
-        .map(|&(c, m, p)| BreakdownRow {
-            component: c.to_string(),
+        .map(|&(component, m, p)| BreakdownRow {
+            component,
             mean: est(m, m * 0.05),
             p95: est(p, p * 0.08),
         })
@@ -104,7 +108,7 @@ pub(crate) mod fixture {
             seed: 42,
             replications: 10,
             precision: Some(PrecisionOutcome {
-                metric: "turn_p95".into(),
+                metric: PrecisionMetric::TurnP95,
                 target: 0.03,
                 achieved: 0.021,
                 met: true,
@@ -211,7 +215,7 @@ pub(crate) mod fixture {
                         uncertain: true,
                     },
                 ],
-                bottleneck: "llm_latency".to_string(),
+                bottleneck: Bottleneck::LlmLatency,
                 explanation: "LLM calls make up 84 % of turn time.".to_string(),
                 capacity_users: Some(75.0),
                 first_miss_users: Some(100.0),
@@ -237,8 +241,8 @@ pub(crate) mod fixture {
                 }
             })
             .collect();
-        let mut rows = histogram("turn", 1.0);
-        rows.extend(histogram("session_start", 0.4));
+        let mut rows = histogram(MeasuredRequest::Turn, 1.0);
+        rows.extend(histogram(MeasuredRequest::SessionStart, 0.4));
         RunOutput {
             summary,
             timeseries,

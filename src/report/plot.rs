@@ -15,8 +15,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
-use super::terminal::{money, pct, secs};
-use crate::results::{BreakdownRow, RunOutput, TimeSeriesRow};
+use super::format::{money, money_tick, pct, secs, tick};
+use crate::results::{BreakdownRow, MeasuredRequest, RunOutput, TimeSeriesRow};
 use crate::stats::Estimate;
 
 const SIZE: (u32, u32) = (1000, 600);
@@ -111,29 +111,9 @@ fn axis_top(max: Option<f64>, headroom: f64) -> f64 {
     }
 }
 
-/// An axis tick: up to six decimals, trailing zeros dropped (`10`, `2.5`, `0.002`).
-fn tick(v: &f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-/// A dollar axis tick: `$0.002`, `$200`, `$1,000`.
-fn money_tick(v: &f64) -> String {
-    if v.abs() >= 1000.0 {
-        money(*v)
-    } else {
-        format!("${}", tick(v))
-    }
-}
-
 /// Points of one metric's CDF from the histogram rows, x in seconds and y in percent, sorted,
 /// starting at (0, 0).
-fn cdf_points(out: &RunOutput, metric: &str) -> Vec<(f64, f64)> {
+fn cdf_points(out: &RunOutput, metric: MeasuredRequest) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = out
         .histogram
         .iter()
@@ -178,8 +158,8 @@ fn clip_x(pts: &[(f64, f64)], x_max: f64) -> Vec<(f64, f64)> {
 /// CDF of turn and session-start latency, x capped at the turn p99.9, with the `turn_p95` SLO
 /// bound as a dashed vertical line.
 pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
-    let turn = cdf_points(out, "turn");
-    let start = cdf_points(out, "session_start");
+    let turn = cdf_points(out, MeasuredRequest::Turn);
+    let start = cdf_points(out, MeasuredRequest::SessionStart);
     let slo = out
         .summary
         .slo
@@ -210,7 +190,10 @@ pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()?;
-        let curves = [("turn", &turn, C_BLUE), ("session start", &start, C_ORANGE)];
+        let curves = [
+            (MeasuredRequest::Turn.label(), &turn, C_BLUE),
+            (MeasuredRequest::SessionStart.label(), &start, C_ORANGE),
+        ];
         for (label, pts, colour) in curves {
             if pts.is_empty() {
                 continue;
@@ -580,7 +563,7 @@ pub fn latency_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
         if rows.is_empty() || !top.is_some_and(|t| t > 0.0) {
             return no_data(area, "empty latency breakdown");
         }
-        let names: Vec<&str> = rows.iter().map(|r| r.component.as_str()).collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.component.label()).collect();
         let y_max = axis_top(top, 1.15);
         // Gap between a bar (or its whisker) and its value label.
         let lift = y_max * 0.01;
@@ -784,7 +767,7 @@ mod tests {
             r.mean.ci95 = [f64::NAN, f64::NAN];
         }
         for r in &mut out.histogram {
-            if r.metric == "session_start" {
+            if r.metric == MeasuredRequest::SessionStart {
                 r.cdf = f64::NAN;
             }
         }

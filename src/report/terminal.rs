@@ -2,9 +2,14 @@
 
 use std::fmt::Write as _;
 
+use crate::metrics::ErrorCause;
 use crate::results::{LatencySummary, LoadPoint, RunOutput, SloCheck, Summary};
 use crate::stats::Estimate;
 
+use super::format::{
+    count, decimals, duration, interval, money, money_est, number, pct, pct_est, plain_est, secs,
+    secs_est, secs_unit,
+};
 use super::table::{Align, lines as lines_of};
 
 /// Renders the terminal summary of a run (plain text, about 40 lines).
@@ -44,7 +49,7 @@ fn header(s: &Summary, lines: &mut Vec<String>) {
     if let Some(p) = &s.precision {
         lines.push(format!(
             "precision: {} known to ±{:.1} % (target {:.1} %){}",
-            p.metric,
+            p.metric.label(),
             p.achieved * 100.0,
             p.target * 100.0,
             if p.met {
@@ -101,7 +106,7 @@ fn breakdown(s: &Summary, lines: &mut Vec<String>) {
             "n/a".to_string()
         };
         rows.push(vec![
-            format!("  {}", c.component),
+            format!("  {}", c.component.label()),
             secs(c.mean.value),
             secs(c.p95.value),
             share,
@@ -122,17 +127,11 @@ fn errors(s: &Summary, lines: &mut Vec<String>) {
         count(s.requests),
         count(e.total()),
     ));
-    let causes: Vec<String> = [
-        ("no_instance", e.no_instance),
-        ("llm_quota", e.llm_quota),
-        ("timeout", e.timeout),
-        ("instance_crash", e.instance_crash),
-        ("rate_limited", e.rate_limited),
-    ]
-    .iter()
-    .filter(|c| c.1 > 0)
-    .map(|(name, n)| format!("{name} {}", count(*n)))
-    .collect();
+    let causes: Vec<String> = ErrorCause::ALL
+        .iter()
+        .filter(|c| e.get(**c) > 0)
+        .map(|c| format!("{} {}", c.label(), count(e.get(*c))))
+        .collect();
     let mut by_cause = if causes.is_empty() {
         "  by cause: none".to_string()
     } else {
@@ -287,7 +286,11 @@ fn slo(s: &Summary, lines: &mut Vec<String>) {
         lines.push(line);
     }
     lines.extend(load_curve_table(s));
-    lines.push(format!("Bottleneck: {} — {}", v.bottleneck, v.explanation));
+    lines.push(format!(
+        "Bottleneck: {} — {}",
+        v.bottleneck.label(),
+        v.explanation
+    ));
 }
 
 /// Users and turn p95 per load-curve segment, one compact row each (errors only when any).
@@ -382,170 +385,10 @@ fn nan_low(v: f64) -> f64 {
     if v.is_nan() { f64::NEG_INFINITY } else { v }
 }
 
-/// Decimals giving about three significant digits (two below 1), at most six.
-fn decimals(v: f64) -> usize {
-    let a = v.abs();
-    if !a.is_finite() || a == 0.0 {
-        return 0;
-    }
-    let mag = a.log10().floor() as i32;
-    let d = if a >= 1.0 { 2 - mag } else { 1 - mag };
-    d.clamp(0, 6) as usize
-}
-
-/// Fixed-point with thousands separators; `n/a` for NaN.
-fn number(v: f64, decimals: usize) -> String {
-    if v.is_nan() {
-        return "n/a".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    let s = format!("{v:.decimals$}");
-    let (sign, rest) = s.strip_prefix('-').map_or(("", s.as_str()), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, ""), |(i, f)| (i, f));
-    let mut grouped = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    if frac.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{frac}")
-    }
-}
-
-/// An integer count with thousands separators.
-fn count(n: u64) -> String {
-    number(n as f64, 0)
-}
-
-/// `value unit ±half-width` (value and half-width scaled by `scale`), `±?` when the CI is NaN.
-fn plain_est(e: Estimate, scale: f64, unit: &str) -> String {
-    let v = e.value * scale;
-    if v.is_nan() {
-        return "n/a".to_string();
-    }
-    let hw = e.half_width() * scale;
-    let d = if v == 0.0 { decimals(hw) } else { decimals(v) };
-    format!("{}{unit} {}", number(v, d), plus_minus(hw, d))
-}
-
-fn plus_minus(hw: f64, d: usize) -> String {
-    if hw.is_finite() {
-        format!("±{}", number(hw, d))
-    } else {
-        "±?".to_string()
-    }
-}
-
-/// `[lo, hi]` scaled, or `[?, ?]` when the bounds are NaN.
-fn interval(e: Estimate, scale: f64, d: usize) -> String {
-    let [lo, hi] = e.ci95;
-    if lo.is_finite() && hi.is_finite() {
-        format!("[{}, {}]", number(lo * scale, d), number(hi * scale, d))
-    } else {
-        "[?, ?]".to_string()
-    }
-}
-
-/// A share as a percentage (`63.1 %`).
-pub(super) fn pct(share: f64) -> String {
-    let v = share * 100.0;
-    if v > 0.0 && v < 0.05 {
-        return "<0.1 %".to_string();
-    }
-    format!("{} %", number(v, decimals(v).min(1)))
-}
-
-/// An estimate of a fraction as a percentage with its half-width.
-fn pct_est(e: Estimate) -> String {
-    plain_est(e, 100.0, " %")
-}
-
-/// Milliseconds below one second, seconds otherwise.
-fn secs_unit(v: f64) -> (f64, &'static str) {
-    if v.is_finite() && v != 0.0 && v.abs() < 1.0 {
-        (1000.0, " ms")
-    } else {
-        (1.0, " s")
-    }
-}
-
-/// Seconds with two or three significant digits: `2.41 s`, `850 ms`.
-pub(super) fn secs(v: f64) -> String {
-    if v.is_nan() {
-        return "n/a".to_string();
-    }
-    let (scale, unit) = secs_unit(v);
-    format!("{}{unit}", number(v * scale, decimals(v * scale)))
-}
-
-/// `2.41 s ±0.11`.
-fn secs_est(e: Estimate) -> String {
-    let (scale, unit) = secs_unit(e.value);
-    plain_est(e, scale, unit)
-}
-
-/// A simulated duration: `1 h`, `5 min 12 s`, `850 ms`.
-fn duration(s: f64) -> String {
-    if !s.is_finite() || s < 1.0 {
-        return secs(s);
-    }
-    let total = s.round() as u64;
-    let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
-    let parts: Vec<String> = [(h, "h"), (m, "min"), (sec, "s")]
-        .iter()
-        .filter(|p| p.0 > 0)
-        .map(|(n, unit)| format!("{n} {unit}"))
-        .collect();
-    parts.join(" ")
-}
-
-fn money_decimals(v: f64) -> usize {
-    let a = v.abs();
-    if !a.is_finite() || a == 0.0 || a >= 1000.0 {
-        0
-    } else if a >= 1.0 {
-        2
-    } else {
-        (1 - a.log10().floor() as i32).clamp(2, 8) as usize
-    }
-}
-
-/// Dollars, adaptively: `$0.0028`, `$1.40`, `$1,234`.
-pub(super) fn money(v: f64) -> String {
-    if v.is_nan() {
-        return "n/a".to_string();
-    }
-    let digits = number(v.abs(), money_decimals(v));
-    if v < 0.0 {
-        format!("-${digits}")
-    } else {
-        format!("${digits}")
-    }
-}
-
-/// `$0.0028 ±0.0001`.
-fn money_est(e: Estimate) -> String {
-    if e.value.is_nan() {
-        return "n/a".to_string();
-    }
-    let hw = e.half_width();
-    format!(
-        "{} {}",
-        money(e.value),
-        plus_minus(hw, money_decimals(e.value))
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::{est, sample_output};
+    use crate::report::fixture::sample_output;
 
     #[test]
     fn summary_has_the_key_lines() {
@@ -618,25 +461,5 @@ mod tests {
         assert!(text.contains("2.00 s ±?"), "{text}");
         assert!(text.contains("by cause: none"), "{text}");
         assert!(text.contains("per turn n/a"), "{text}");
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(money(0.0028), "$0.0028");
-        assert_eq!(money(1.4), "$1.40");
-        assert_eq!(money(1234.4), "$1,234");
-        assert_eq!(money(0.0), "$0");
-        assert_eq!(secs(0.85), "850 ms");
-        assert_eq!(secs(2.414), "2.41 s");
-        assert_eq!(secs(12.34), "12.3 s");
-        assert_eq!(secs(0.0), "0 s");
-        assert_eq!(secs(f64::NAN), "n/a");
-        assert_eq!(number(-1_234_567.891, 1), "-1,234,567.9");
-        assert_eq!(duration(3600.0), "1 h");
-        assert_eq!(duration(3725.0), "1 h 2 min 5 s");
-        assert_eq!(plain_est(est(0.05, 0.01), 1.0, ""), "0.050 ±0.010");
-        assert_eq!(pct_est(est(0.631, 0.02)), "63.1 % ±2.0");
-        assert_eq!(pct(0.00016), "<0.1 %");
-        assert_eq!(pct(0.0), "0 %");
     }
 }

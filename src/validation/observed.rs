@@ -1,5 +1,6 @@
 //! What a validation check reads from a run's output to set beside its closed form.
 
+use crate::metrics::TurnComponent;
 use crate::results::RunOutput;
 use crate::stats::Estimate;
 
@@ -48,7 +49,7 @@ impl Observed {
             Observed::MeanPendingWait => s
                 .latency_breakdown_s
                 .iter()
-                .find(|r| r.component == "pending")
+                .find(|r| r.component == TurnComponent::Pending)
                 .map_or_else(unknown, |r| r.mean),
             Observed::TurnMean => s.turn_latency_s.mean,
             Observed::Turn(Percentile::P50) => s.turn_latency_s.p50,
