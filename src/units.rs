@@ -307,12 +307,31 @@ fn parse_price(s: &str) -> Result<f64, String> {
             "a price needs a unit after \"/\", {PRICE_EXAMPLE} (got \"{t}\")"
         ));
     }
+    if label_looks_numeric(label) {
+        return Err(format!(
+            "the scale in price \"{t}\" must be a plain number with an optional k or M (no sign or exponent), {PRICE_EXAMPLE}"
+        ));
+    }
     if scale <= 0.0 || !scale.is_finite() {
         return Err(format!(
             "the scale in price \"{t}\" must be positive, {PRICE_EXAMPLE}"
         ));
     }
     Ok(dollars / scale)
+}
+
+/// Whether a price label starts like a number (`-1M`, `e6` after `1`, `.5k`): a scale the
+/// grammar cannot read (a sign or an exponent), which would otherwise pass as a label and
+/// make the price per single unit.
+fn label_looks_numeric(label: &str) -> bool {
+    let mut chars = label.trim_start().chars();
+    match chars.next() {
+        Some('e' | 'E') => chars
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+'),
+        Some(c) => c.is_ascii_digit() || matches!(c, '-' | '+' | '.'),
+        None => false,
+    }
 }
 
 fn format_price(v: f64) -> String {
@@ -696,6 +715,17 @@ mod tests {
         assert!(e.contains("a unit after \"/\""), "{e}");
         let e = yaml::<Price>("\"$abc/M\"").unwrap_err();
         assert!(e.contains("invalid amount \"abc\""), "{e}");
+        for nonsense in ["$0.10/1e6", "$0.40/-1M", "$0.40/+1M", "$1/2E3tok"] {
+            let e = yaml::<Price>(&format!("\"{nonsense}\"")).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "the scale in price \"{nonsense}\" must be a plain number"
+                )),
+                "{nonsense}: {e}"
+            );
+        }
+        assert!(close(p("$2/request").0, 2.0));
+        assert!(close(p("$0.30/1M").0, 3e-7));
         let e = yaml::<Price>("\"$1/0k\"").unwrap_err();
         assert!(e.contains("must be positive"), "{e}");
         assert_eq!(p("$0.10/Mtok").to_string(), "$0.1/M");

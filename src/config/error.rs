@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::dist::DistError;
+
 /// Why an experiment file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -35,4 +37,26 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// A setting of a parsed experiment that breaks a rule serde cannot check: the dotted path
+/// of the field and why. [`ConfigError::Field`] adds the file and line.
+#[derive(Debug, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct FieldError {
+    /// Dotted path of the field (`platform.cold_start`).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: Reason,
+}
+
+/// Why a field was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum Reason {
+    /// Its distribution cannot be compiled.
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    /// It breaks a range or consistency rule; the text states the rule.
+    #[error("{0}")]
+    Rule(String),
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-pub use error::ConfigError;
+pub use error::{ConfigError, FieldError, Reason};
 pub use model::*;
 pub use overlay::{COMMAND_LINE, Overlay};
 pub use validate::check_buckets;
@@ -116,6 +116,7 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    let mut seen = std::collections::BTreeSet::new();
     list.into_iter()
         .map(|overlay| {
             let Value::Mapping(mut overlay) = overlay else {
@@ -126,6 +127,11 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
                 Some(Value::Number(n)) => n.to_string(),
                 _ => return Err(bad("each variant needs a `name`")),
             };
+            if !seen.insert(variant.clone()) {
+                return Err(bad(&format!(
+                    "two variants are named `{variant}`; each names an output folder, so names must be unique"
+                )));
+            }
             let mut value = merged.clone();
             let mut sources = provenance.clone();
             let overlay = Value::Mapping(overlay);
@@ -148,6 +154,15 @@ fn parse(
     chain: &[PathBuf],
     path: &Path,
 ) -> Result<Loaded, ConfigError> {
+    if let Some((field, got)) = non_finite(&value, "") {
+        return Err(locate(
+            &field,
+            &provenance,
+            chain,
+            path,
+            format!("must be a finite number (got {got})"),
+        ));
+    }
     // serde_yaml reads enums only from `!tags`; going through JSON's data model accepts the
     // one-key-map form (`autoscaler: {cloud_run: {...}}`) that the files use.
     let json = serde_json::to_value(&value).map_err(|e| ConfigError::Field {
@@ -162,11 +177,41 @@ fn parse(
         locate(&field, &provenance, chain, path, message)
     })?;
     validate::validate(&experiment)
-        .map_err(|(field, message)| locate(&field, &provenance, chain, path, message))?;
+        .map_err(|e| locate(&e.field, &provenance, chain, path, e.reason.to_string()))?;
     Ok(Loaded {
         experiment,
         provenance,
     })
+}
+
+/// The dotted path and YAML spelling of the first NaN or infinity in `value`. JSON cannot hold
+/// them, so past this point they would read as `null` and silently switch a setting off.
+fn non_finite(value: &Value, prefix: &str) -> Option<(String, &'static str)> {
+    match value {
+        Value::Number(n) => n.as_f64().filter(|x| !x.is_finite()).map(|x| {
+            let got = match x {
+                x if x.is_nan() => ".nan",
+                x if x > 0.0 => ".inf",
+                _ => "-.inf",
+            };
+            (prefix.to_string(), got)
+        }),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| non_finite(v, &format!("{prefix}[{i}]"))),
+        Value::Mapping(m) => m.iter().find_map(|(k, v)| {
+            let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            let path = if prefix.is_empty() {
+                key
+            } else {
+                format!("{prefix}.{key}")
+            };
+            non_finite(v, &path)
+        }),
+        Value::Tagged(t) => non_finite(&t.value, prefix),
+        Value::Null | Value::Bool(_) | Value::String(_) => None,
+    }
 }
 
 /// Builds an error for `field`, pointing at the file (and line) that set it.
@@ -182,6 +227,18 @@ fn locate(
         .filter(|(k, _)| field.is_empty() || *k == field || k.starts_with(&format!("{field}.")))
         .map(|(_, f)| f.clone())
         .next()
+        .or_else(|| {
+            // Inside a setting recorded whole (a list): blame the file that set it.
+            provenance
+                .iter()
+                .filter(|(k, _)| {
+                    field
+                        .strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+                })
+                .max_by_key(|(k, _)| k.len())
+                .map(|(_, f)| f.clone())
+        })
         .or_else(|| {
             // A missing field: blame the deepest existing parent's file, else the root file.
             let mut parent = field.to_string();
@@ -256,10 +313,7 @@ fn load_merged(
             message: "`extends` nests deeper than 16 files (a cycle?)".into(),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-        file: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let text = read_bounded(path)?;
     let own: Value = serde_yaml::from_str(&text).map_err(|e| {
         let message = e.to_string();
         ConfigError::Syntax {
@@ -317,6 +371,31 @@ fn load_merged(
     record_provenance(&Value::Mapping(own.clone()), "", path, provenance);
     merge(&mut merged, Value::Mapping(own));
     Ok(merged)
+}
+
+/// Largest experiment or model file capsim reads (the shipped ones are a few KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a file that is a regular file of at most [`MAX_FILE_BYTES`]: a FIFO or a device
+/// would block or never end, a huge file would only waste time.
+fn read_bounded(path: &Path) -> Result<String, ConfigError> {
+    let io = |message: String| ConfigError::Io {
+        file: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(io(
+            "not a regular file (a FIFO, device or folder cannot be an experiment)".into(),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(io(format!(
+            "{} bytes; experiment and model files may be at most {MAX_FILE_BYTES} bytes (1 MiB)",
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| io(e.to_string()))
 }
 
 /// serde_yaml reports a duplicate key at the start of its mapping; find the repeated key's
@@ -452,7 +531,14 @@ fn record_provenance(
                     record_provenance(v, &path, file, provenance);
                 } else {
                     let below = format!("{path}.");
-                    provenance.retain(|k, _| !k.starts_with(&below));
+                    let replaced: Vec<String> = provenance
+                        .range(below.clone()..)
+                        .take_while(|(k, _)| k.starts_with(&below))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in replaced {
+                        provenance.remove(&k);
+                    }
                     provenance.insert(path, file.to_path_buf());
                 }
             }

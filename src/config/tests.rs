@@ -246,3 +246,45 @@ fn warmup_takes_auto_or_a_duration() {
         "{err}"
     );
 }
+
+/// The variant names an enum's deserializer accepts, read from its unknown-variant error
+/// (`expected one of `a`, `b`` for derived enums, `expected one of a, b` for distributions).
+fn variant_names<T: serde::de::DeserializeOwned>() -> Vec<String> {
+    let err = serde_json::from_value::<T>(serde_json::json!({ "no_such_variant": null }))
+        .err()
+        .expect("an unknown variant is rejected")
+        .to_string();
+    let list = err
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no variant list in `{err}`"));
+    list.trim_start_matches(" one of")
+        .split([',', ' '])
+        .map(|w| w.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+        .filter(|w| !w.is_empty() && *w != "or")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn variant_tags_are_exactly_the_enums_variants() {
+    let mut from_enums: Vec<String> = [
+        variant_names::<crate::dist::DistSpec<crate::units::Seconds>>(),
+        variant_names::<LlmLatency>(),
+        variant_names::<PendingDeadline>(),
+        variant_names::<AutoscalerSpec>(),
+        variant_names::<Arrivals>(),
+    ]
+    .concat();
+    from_enums.sort();
+    from_enums.dedup();
+    let mut tags: Vec<String> = VARIANT_TAGS.iter().map(|t| t.to_string()).collect();
+    tags.sort();
+    assert!(from_enums.len() > 15, "{from_enums:?}");
+    assert_eq!(
+        tags, from_enums,
+        "VARIANT_TAGS must list every variant name"
+    );
+}
+
+mod robustness;

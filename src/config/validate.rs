@@ -1,17 +1,29 @@
 //! Semantic checks on a parsed experiment: ranges, references between sections, and that every
-//! distribution can be built. Errors are `(dotted field path, message)`.
+//! distribution can be built. Errors are [`FieldError`]s: the dotted field path and why.
 
+use super::error::{FieldError, Reason};
 use super::model::*;
-use crate::dist::{DistSpec, DistValue};
+use crate::dist::{DistSpec, DistValue, Sampler};
 
-type Check = Result<(), (String, String)>;
+type Check = Result<(), FieldError>;
 
 fn fail(field: impl Into<String>, message: impl Into<String>) -> Check {
-    Err((field.into(), message.into()))
+    Err(FieldError {
+        field: field.into(),
+        reason: Reason::Rule(message.into()),
+    })
+}
+
+/// Compiles `spec`, blaming `field` if it cannot be.
+fn sampler<V: DistValue>(field: &str, spec: &DistSpec<V>) -> Result<Sampler, FieldError> {
+    spec.sampler().map_err(|e| FieldError {
+        field: field.into(),
+        reason: Reason::Dist(e),
+    })
 }
 
 fn dist<V: DistValue>(field: &str, spec: &DistSpec<V>) -> Check {
-    spec.sampler().map(|_| ()).or_else(|m| fail(field, m))
+    sampler(field, spec).map(|_| ())
 }
 
 fn positive(field: &str, v: f64) -> Check {
@@ -54,6 +66,15 @@ pub fn validate(e: &Experiment) -> Check {
     }
     positive("horizon", e.horizon.0)?;
     positive("sample_interval", e.sample_interval.0)?;
+    if e.horizon.0 < e.sample_interval.0 {
+        fail(
+            "horizon",
+            format!(
+                "the horizon must cover at least one sample_interval ({})",
+                e.sample_interval
+            ),
+        )?;
+    }
     check_buckets(e).or_else(|m| fail("sample_interval", m))?;
     if let Warmup::Fixed(w) = e.warmup
         && w.0 >= e.horizon.0
@@ -115,6 +136,12 @@ fn platform(p: &Platform) -> Check {
         )?;
     }
     dist("platform.cold_start", &p.cold_start)?;
+    if let PendingDeadline::StartupMultiple { multiplier, .. } = p.pending_deadline {
+        positive(
+            "platform.pending_deadline.startup_multiple.multiplier",
+            multiplier,
+        )?;
+    }
     if let Err(e) = crate::system::autoscaler::build(&p.autoscaler) {
         fail(format!("platform.autoscaler.{}", e.field), e.message)?;
     }
@@ -129,8 +156,7 @@ fn llm(l: &Llm) -> Check {
         match &m.latency {
             LlmLatency::Tokens { ttft, decode_rate } => {
                 dist(&format!("{at}.latency.tokens.ttft"), ttft)?;
-                dist(&format!("{at}.latency.tokens.decode_rate"), decode_rate)?;
-                let rate = decode_rate.sampler().map_err(|m| (at.clone(), m))?;
+                let rate = sampler(&format!("{at}.latency.tokens.decode_rate"), decode_rate)?;
                 if rate.mean() <= 0.0 {
                     fail(
                         format!("{at}.latency.tokens.decode_rate"),
@@ -244,8 +270,20 @@ fn workload(w: &Workload) -> Check {
             let Some(users) = &w.users else {
                 return fail("workload.users", "a closed workload needs `users`");
             };
-            if let Users::Ramp { over, .. } = users {
-                positive("workload.users.over", over.0)?;
+            match *users {
+                Users::Fixed(0) => {
+                    fail("workload.users", "a closed workload needs at least 1 user")?
+                }
+                Users::Fixed(_) => {}
+                Users::Ramp { from, to, over } => {
+                    positive("workload.users.over", over.0)?;
+                    if from.max(to) == 0 {
+                        fail(
+                            "workload.users.to",
+                            "a ramp needs at least 1 user at one end",
+                        )?;
+                    }
+                }
             }
             match &w.think_time {
                 Some(t) => dist("workload.think_time", t)?,
@@ -282,12 +320,17 @@ fn workload(w: &Workload) -> Check {
             Some(Arrivals::PerSecond(r)) => positive("workload.arrivals.per_second", *r)?,
             Some(Arrivals::PerDay { sessions, diurnal }) => {
                 positive("workload.arrivals.per_day.sessions", *sessions)?;
+                // The peak hourly rate is sessions × weight × 24 / sum: every factor must stay
+                // finite, or the thinning loop would never advance.
                 if let Some(d) = diurnal
-                    && (d.len() != 24 || d.iter().any(|x| *x < 0.0) || d.iter().sum::<f64>() <= 0.0)
+                    && (d.len() != 24
+                        || d.iter().any(|x| *x < 0.0)
+                        || !(d.iter().sum::<f64>() > 0.0 && d.iter().sum::<f64>().is_finite())
+                        || d.iter().any(|x| !(sessions * x * 24.0).is_finite()))
                 {
                     fail(
                         "workload.arrivals.per_day.diurnal",
-                        "needs 24 non-negative hourly weights with a positive sum",
+                        "needs 24 non-negative hourly weights with a positive, finite sum",
                     )?;
                 }
             }

@@ -27,15 +27,18 @@
 //! draws values (never negative, never NaN) and reports means, quantiles and the CDF.
 //!
 //! One job per file: `value.rs` (how values are written), `spec.rs` (the serde
-//! schema), `compile.rs` (validation, spec → sampler),
+//! schema), `compile.rs` (validation, spec → sampler), `error.rs` (why a spec
+//! cannot be compiled),
 //! `sampler.rs` (drawing and means), `quantile.rs` (quantiles and the CDF).
 
 mod compile;
+mod error;
 mod quantile;
 mod sampler;
 mod spec;
 mod value;
 
+pub use error::{Bound, DistError};
 pub use sampler::Sampler;
 pub use spec::{DistSpec, EmpiricalSpec, LognormalSpec, MixtureComponent};
 pub use value::{Count, DistValue};

@@ -29,7 +29,7 @@ fn counts_err(yaml: &str) -> String {
 }
 
 fn sampler_err<V: DistValue>(spec: &DistSpec<V>) -> String {
-    spec.sampler().expect_err(&format!("{spec:?}"))
+    spec.sampler().expect_err(&format!("{spec:?}")).to_string()
 }
 
 fn draws(s: &Sampler, seed: u64) -> Vec<f64> {
@@ -495,4 +495,31 @@ fn samples_never_negative() {
     assert!(xs.iter().all(|x| *x >= 0.0));
     // Resampling (not clamping): essentially no mass exactly at 0.
     assert!(xs.iter().filter(|x| **x == 0.0).count() < 5);
+}
+
+#[test]
+fn errors_are_typed_and_nest() {
+    assert_eq!(
+        secs("normal: {mean: 1s, sd: 0s}").sampler().unwrap_err(),
+        DistError::OutOfRange {
+            family: "normal",
+            param: "sd".into(),
+            bound: Bound::Positive,
+            got: "0s".into(),
+        }
+    );
+    let nested = secs(
+        "mixture: [{weight: 1, dist: {shifted: {shift: 1s, dist: {exponential: {mean: 0s}}}}}]",
+    )
+    .sampler()
+    .unwrap_err();
+    assert!(
+        matches!(&nested, DistError::MixtureComponent { index: 1, source }
+            if matches!(**source, DistError::Shifted { .. })),
+        "{nested:?}"
+    );
+    assert_eq!(
+        nested.to_string(),
+        "mixture component 1: shifted: exponential: mean must be > 0 (got 0s)"
+    );
 }

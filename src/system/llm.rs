@@ -9,7 +9,7 @@
 use rand::{Rng, RngExt};
 
 use crate::config::{LlmLatency, LlmModel, RetrySpec};
-use crate::dist::Sampler;
+use crate::dist::{DistError, Sampler};
 
 /// How a compiled model draws latency.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ pub struct ModelRuntime {
 
 impl ModelRuntime {
     /// Compiles a model spec.
-    pub fn compile(name: &str, m: &LlmModel) -> Result<Self, String> {
+    pub fn compile(name: &str, m: &LlmModel) -> Result<Self, DistError> {
         let latency = match &m.latency {
             LlmLatency::Tokens { ttft, decode_rate } => LatencyModel::Tokens {
                 ttft: ttft.sampler()?,

@@ -10,6 +10,7 @@
 //! it, and the actor moves on.
 
 pub mod autoscaler;
+pub mod build_error;
 pub mod cost;
 pub mod instance;
 pub mod llm;

@@ -8,6 +8,7 @@ use crate::config::{
 use crate::dist::Sampler;
 
 use super::autoscaler::Autoscaler;
+use super::build_error::BuildError;
 use super::llm::ModelRuntime;
 use super::pipeline::Program;
 use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, user_start_times};
@@ -128,7 +129,7 @@ pub struct Model {
 
 impl Model {
     /// Compiles a validated experiment.
-    pub fn build(e: &Experiment) -> Result<Model, String> {
+    pub fn build(e: &Experiment) -> Result<Model, BuildError> {
         let p = &e.platform;
         let cold_start = p.cold_start.sampler()?;
         let pending_deadline = match &p.pending_deadline {
@@ -165,15 +166,19 @@ impl Model {
                 think: w
                     .think_time
                     .as_ref()
-                    .ok_or("a closed workload needs think_time")?
+                    .ok_or(BuildError::MissingWorkload {
+                        kind: "closed",
+                        field: "think_time",
+                    })?
                     .sampler()?,
             },
             WorkloadKind::Open => Traffic::Open {
-                profile: RateProfile::from_spec(
-                    w.arrivals
-                        .as_ref()
-                        .ok_or("an open workload needs arrivals")?,
-                ),
+                profile: RateProfile::from_spec(w.arrivals.as_ref().ok_or(
+                    BuildError::MissingWorkload {
+                        kind: "open",
+                        field: "arrivals",
+                    },
+                )?),
                 session: TaskPlan {
                     kind: w.session.unwrap_or(TaskKind::FullSession),
                     turns: e.app.turns,

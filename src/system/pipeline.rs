@@ -8,6 +8,7 @@
 //! frame finishes when its last child does and inherits that child's time breakdown, so the
 //! breakdown of a request is the one along its critical path.
 
+use super::build_error::BuildError;
 use crate::config::{self, DatastoreOpKind, RequestSpec, Step, When};
 use crate::dist::Sampler;
 
@@ -132,7 +133,7 @@ impl Program {
     pub fn compile(
         requests: &config::Requests,
         model_index: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<Program, String> {
+    ) -> Result<Program, BuildError> {
         let mut p = Program {
             nodes: Vec::new(),
             children: Vec::new(),
@@ -160,7 +161,7 @@ impl Program {
         parallel: bool,
         when: Option<When>,
         model_index: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, BuildError> {
         let ids: Vec<u32> = steps
             .iter()
             .map(|s| self.add_step(s, model_index))
@@ -181,7 +182,7 @@ impl Program {
         &mut self,
         s: &Step,
         model_index: &dyn Fn(&str) -> Option<usize>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, BuildError> {
         let when = s.when.clone();
         if let Some(children) = &s.parallel {
             return self.add_group(children, true, when, model_index);
@@ -214,7 +215,8 @@ impl Program {
             };
             NodeKind::Llm(LlmLeaf {
                 agent,
-                model: model_index(&l.model).ok_or_else(|| format!("unknown model {}", l.model))?,
+                model: model_index(&l.model)
+                    .ok_or_else(|| BuildError::UnknownModel(l.model.clone()))?,
                 calls: l.calls.sampler()?,
                 prompt_tokens: l.prompt_tokens.sampler()?,
                 include_history: l.include_history,
@@ -226,7 +228,7 @@ impl Program {
                 count: d.count,
             }
         } else {
-            return Err("a step needs exactly one kind".into());
+            return Err(BuildError::StepKind);
         };
         self.nodes.push(Node { kind, when });
         Ok(self.nodes.len() as u32 - 1)

@@ -1,0 +1,26 @@
+//! Why a validated experiment could not be compiled into a [`Model`](super::model::Model).
+//! Validation rejects all of these first, so they point at a check missing from `config`.
+
+use crate::dist::DistError;
+
+/// An experiment that passed validation but cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A distribution cannot be compiled.
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    /// A step names a model that `llm.models` does not define.
+    #[error("unknown model {0}")]
+    UnknownModel(String),
+    /// A step sets no kind (or more than one).
+    #[error("a step needs exactly one kind")]
+    StepKind,
+    /// A workload lacks a setting its kind needs (`think_time`, `arrivals`).
+    #[error("a {kind} workload needs {field}")]
+    MissingWorkload {
+        /// `closed` or `open`.
+        kind: &'static str,
+        /// The missing field.
+        field: &'static str,
+    },
+}
