@@ -66,15 +66,6 @@ pub fn validate(e: &Experiment) -> Check {
     }
     positive("horizon", e.horizon.0)?;
     positive("sample_interval", e.sample_interval.0)?;
-    if e.horizon.0 < e.sample_interval.0 {
-        fail(
-            "horizon",
-            format!(
-                "the horizon must cover at least one sample_interval ({})",
-                e.sample_interval
-            ),
-        )?;
-    }
     check_buckets(e).or_else(|m| fail("sample_interval", m))?;
     if let Warmup::Fixed(w) = e.warmup
         && w.0 >= e.horizon.0

@@ -48,7 +48,6 @@ fn out_of_range_settings_are_refused() {
             "workload:\n  users: {from: 0, to: 0, over: 1m}\n",
             "workload.users.to",
         ),
-        ("horizon: 1ns\n", "horizon"),
         (
             "platform:\n  pending_deadline: {startup_multiple: {multiplier: -3.5, floor: 10s}}\n",
             "platform.pending_deadline.startup_multiple.multiplier",
