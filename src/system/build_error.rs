@@ -1,6 +1,7 @@
 //! Why a validated experiment could not be compiled into a [`Model`](super::model::Model).
 //! Validation rejects all of these first, so they point at a check missing from `config`.
 
+use super::autoscaler::SpecError;
 use crate::dist::DistError;
 
 /// An experiment that passed validation but cannot be compiled.
@@ -9,6 +10,9 @@ pub enum BuildError {
     /// A distribution cannot be compiled.
     #[error(transparent)]
     Dist(#[from] DistError),
+    /// The autoscaling policy's parameters are out of range.
+    #[error("platform.autoscaler.{0}")]
+    Autoscaler(#[from] SpecError),
     /// A step names a model that `llm.models` does not define.
     #[error("unknown model {0}")]
     UnknownModel(String),

@@ -202,8 +202,7 @@ impl Model {
             pending_deadline,
             routing: p.routing,
             billing: p.billing,
-            autoscaler: Autoscaler::compile(&p.autoscaler, p.max_instances)
-                .map_err(|e| format!("platform.autoscaler.{e}"))?,
+            autoscaler: Autoscaler::compile(&p.autoscaler, p.max_instances)?,
             models,
             retry: e.llm.retry.clone(),
             latency_scale: e.llm.latency_scale,
