@@ -1,20 +1,22 @@
 //! Command-line interface (clap). Commands only parse arguments and call the library.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Overlay};
+use crate::budget::{self, Budget};
+use crate::config::{self, Experiment, Overlay};
 use crate::runner;
-use crate::units::parse_duration;
+use crate::units::{Bytes, parse_duration};
 
 #[derive(Parser)]
 #[command(
     name = "sim",
     version,
     about = "capsim: capacity simulation for LLM multi-agent apps on serverless platforms",
-    after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/phase2.yaml --replications 10 --seed 7 --out /tmp/p2\n  sim check experiments/phase2.yaml"
+    after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/phase2.yaml --replications 10 --seed 7 --out /tmp/p2\n  sim check experiments/phase2.yaml\n\nRAYON_NUM_THREADS sets the number of worker threads (1 to 512; results do not depend on it)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,6 +58,36 @@ impl RunSettings {
     }
 }
 
+/// Limits of the resource budget a run is checked against before it starts.
+#[derive(Args)]
+struct BudgetArgs {
+    /// Memory a run may be estimated to need, e.g. 16GiB (default 4GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    budget_memory: Option<Bytes>,
+    /// Allow runs estimated past 10^10 events (hours of computing).
+    #[arg(long)]
+    allow_long: bool,
+}
+
+impl BudgetArgs {
+    fn budget(&self) -> Budget {
+        let default = Budget::default();
+        Budget {
+            memory: self.budget_memory.map_or(default.memory, |b| b.0),
+            events: if self.allow_long {
+                f64::INFINITY
+            } else {
+                default.events
+            },
+        }
+    }
+}
+
+/// A size with a unit, e.g. 16GiB.
+fn parse_size(text: &str) -> Result<Bytes, String> {
+    text.parse()
+}
+
 /// A seed is a whole number from 0 to 2^64-1.
 fn parse_seed(text: &str) -> Result<u64, String> {
     text.parse().map_err(|_| {
@@ -80,6 +112,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         overrides: RunSettings,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Print summary.json to stdout instead of the text summary (an array for variants).
         #[arg(long)]
         json: bool,
@@ -103,6 +137,8 @@ enum Command {
         markdown: bool,
         #[command(flatten)]
         overrides: RunSettings,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Run the validation suite (experiments/validation/) against queueing theory.
     #[command(
@@ -135,128 +171,277 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         overrides: RunSettings,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
 }
 
-/// Writes to stdout; a reader that went away (`sim run ... | head`) ends the program quietly
-/// instead of failing.
+/// Most worker threads `RAYON_NUM_THREADS` may ask for (results do not depend on the count;
+/// more threads than this only exhaust the process's resources).
+const MAX_THREADS: usize = 512;
+
+/// Standard output went away while writing (`sim run ... | head`): not an error.
+#[derive(Debug, thiserror::Error)]
+#[error("the reader of standard output went away")]
+struct ReaderGone;
+
+/// Writes to stdout; a reader that went away (`sim run ... | head`) is reported as
+/// [`ReaderGone`], which ends the program quietly.
 fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::{ErrorKind, Write};
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => std::process::exit(0),
-        result => Ok(result?),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(ReaderGone.into()),
+        result => Ok(result.context("writing to standard output")?),
     }
 }
 
-/// Entry point of the binary.
-pub fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+/// Whether standard output was open when `sim` started. The Rust runtime reopens a closed
+/// descriptor 1 (`sim run >&-`) as `/dev/null` for reading and writing before `main`, so
+/// every result would vanish silently; a shell's `>/dev/null` opens it write-only, which stays
+/// allowed.
+fn stdout_is_open() -> bool {
+    use rustix::fs::{FileType, OFlags, fcntl_getfl, fstat, stat};
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let fd = stdout.as_fd();
+    let (Ok(flags), Ok(ours), Ok(null)) = (fcntl_getfl(fd), fstat(fd), stat("/dev/null")) else {
+        return true;
+    };
+    let is_null = FileType::from_raw_mode(ours.st_mode) == FileType::CharacterDevice
+        && ours.st_rdev == null.st_rdev;
+    !(is_null && flags.contains(OFlags::RDWR))
+}
+
+/// Sizes rayon's global pool from `RAYON_NUM_THREADS`, refusing counts past [`MAX_THREADS`]
+/// (rayon itself panics when it cannot spawn them).
+fn configure_threads() -> anyhow::Result<()> {
+    if let Ok(text) = std::env::var("RAYON_NUM_THREADS")
+        && let Ok(n) = text.trim().parse::<usize>()
+        && n > MAX_THREADS
+    {
+        anyhow::bail!(
+            "RAYON_NUM_THREADS={n}: capsim uses at most {MAX_THREADS} threads (results are the same for any count)"
+        );
+    }
+    rayon::ThreadPoolBuilder::new()
+        .build_global()
+        .context("starting the worker threads (RAYON_NUM_THREADS)")
+}
+
+/// Entry point of the binary: parses the command line, runs one command and returns the exit
+/// code (0 done, 1 error, 2 bad usage). Messages that cannot be written (`2>/dev/full`) are
+/// dropped; the exit code still tells.
+pub fn main() -> ExitCode {
+    use std::io::Write;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1));
+        }
+    };
+    let result = if stdout_is_open() {
+        dispatch(cli.command)
+    } else {
+        Err(anyhow::anyhow!(
+            "standard output is closed; redirect it to a file, or to /dev/null to discard it"
+        ))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ReaderGone>() => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command.
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Run {
             file,
             out,
             overrides,
+            budget,
             json,
             quiet,
             force,
-        } => {
-            let all = config::load_all_with(&file, &overrides.overlays())?;
-            let several = all.len() > 1;
-            let dir_of = |name: &str| match &out {
-                Some(d) if several => d.join(name),
-                Some(d) => d.clone(),
-                None => Path::new("plots").join(name),
-            };
-            // Every output folder is checked before anything is simulated.
-            let writer = crate::report::OutputWriter::new(force);
-            for loaded in &all {
-                writer.check(&dir_of(&loaded.experiment.name))?;
-            }
-            let mut summaries = Vec::new();
-            for loaded in all {
-                let e = loaded.experiment;
-                let output = runner::run(&e, !quiet && !json)?;
-                let dir = dir_of(&e.name);
-                let files = writer
-                    .write(&output, &dir)
-                    .with_context(|| format!("writing results to {}", dir.display()))?;
-                if json {
-                    summaries.push(output.summary);
-                } else {
-                    emit(&crate::report::render_terminal(&output))?;
-                    emit(&format!(
-                        "Wrote {} files to {}/\n\n",
-                        files.len(),
-                        dir.display()
-                    ))?;
-                }
-            }
-            if json {
-                // One document: the summary, or an array of summaries when the file has variants.
-                let text = match summaries.as_slice() {
-                    [one] => serde_json::to_string_pretty(one)?,
-                    many => serde_json::to_string_pretty(many)?,
-                };
-                emit(&format!("{text}\n"))?;
-            }
-            Ok(())
-        }
+        } => run(
+            &file,
+            out.as_deref(),
+            &overrides,
+            &budget,
+            Output { json, quiet, force },
+        ),
         Command::Compare {
             files,
             markdown,
             overrides,
-        } => {
-            let overlays = overrides.overlays();
-            let mut summaries = Vec::new();
-            for file in &files {
-                for loaded in config::load_all_with(file, &overlays)? {
-                    summaries.push(runner::run(&loaded.experiment, false)?.summary);
-                }
-            }
-            emit(&crate::report::comparison_table(&summaries, markdown))?;
-            Ok(())
-        }
-        Command::Validate { scale, doc } => {
-            if !(scale > 0.0 && scale.is_finite()) {
-                anyhow::bail!("--scale must be a positive number");
-            }
-            let checks = crate::validation::run_all(Path::new(crate::validation::SUITE), scale)?;
-            emit(&crate::validation::table(&checks))?;
-            if let Some(path) = doc {
-                let command = if scale == 1.0 {
-                    format!("sim validate --doc {}", path.display())
-                } else {
-                    format!("sim validate --scale {scale} --doc {}", path.display())
-                };
-                std::fs::write(&path, crate::validation::markdown(&checks, &command))
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            if checks.iter().any(|c| !c.pass) {
-                anyhow::bail!("validation failed");
-            }
-            Ok(())
-        }
-        Command::Calibrate { traces, output } => {
-            emit(&crate::calibrate::run(&traces, &output)?)?;
-            emit(&format!("Wrote {}\n", output.display()))
-        }
-        Command::Check { file, overrides } => {
-            let all = config::load_all_with(&file, &overrides.overlays())?;
-            for loaded in &all {
-                let mut text = format!("# ---- experiment `{}` ----\n", loaded.experiment.name);
-                text.push_str(&config::to_yaml(&loaded.experiment)?);
-                text.push_str("\n# Source of each setting:\n");
-                for (field, source) in &loaded.provenance {
-                    text.push_str(&format!("#   {field}: {}\n", source.display()));
-                }
-                emit(&text)?;
-            }
+            budget,
+        } => compare(&files, markdown, &overrides, &budget),
+        Command::Validate { scale, doc } => validate(scale, doc.as_deref()),
+        Command::Calibrate { traces, output } => calibrate(&traces, &output),
+        Command::Check {
+            file,
+            overrides,
+            budget,
+        } => check(&file, &overrides, &budget),
+    }
+}
+
+/// Estimates what `e` (from `file`) needs on the configured threads and refuses it past the
+/// budget, naming the file.
+fn within_budget(
+    file: &Path,
+    e: &Experiment,
+    budget: &BudgetArgs,
+) -> anyhow::Result<budget::Estimate> {
+    let estimate = budget::estimate(e, rayon::current_num_threads());
+    budget
+        .budget()
+        .check(&e.name, &estimate)
+        .with_context(|| file.display().to_string())?;
+    Ok(estimate)
+}
+
+/// How `sim run` reports and writes.
+#[derive(Clone, Copy)]
+struct Output {
+    /// Print summary.json instead of the text summary.
+    json: bool,
+    /// No progress bar.
+    quiet: bool,
+    /// Replace an output folder capsim did not write.
+    force: bool,
+}
+
+/// `sim run`: simulates each experiment of the file and writes its output folder. Every
+/// output folder and budget is checked before anything is simulated.
+fn run(
+    file: &Path,
+    out: Option<&Path>,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+    how: Output,
+) -> anyhow::Result<()> {
+    let all = config::load_all_with(file, &overrides.overlays())?;
+    configure_threads()?;
+    let several = all.len() > 1;
+    let dir_of = |name: &str| match out {
+        Some(d) if several => d.join(name),
+        Some(d) => d.to_path_buf(),
+        None => Path::new("plots").join(name),
+    };
+    let writer = crate::report::OutputWriter::new(how.force);
+    for loaded in &all {
+        writer.check(&dir_of(&loaded.experiment.name))?;
+        within_budget(file, &loaded.experiment, budget)?;
+    }
+    let mut summaries = Vec::new();
+    for loaded in all {
+        let e = loaded.experiment;
+        let output = runner::run(&e, !how.quiet && !how.json)?;
+        let dir = dir_of(&e.name);
+        let files = writer
+            .write(&output, &dir)
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+        if how.json {
+            summaries.push(output.summary);
+        } else {
+            emit(&crate::report::render_terminal(&output))?;
             emit(&format!(
-                "# {} is valid ({} experiment(s)).\n",
-                file.display(),
-                all.len()
-            ))
+                "Wrote {} files to {}/\n\n",
+                files.len(),
+                dir.display()
+            ))?;
         }
     }
+    if how.json {
+        // One document: the summary, or an array of summaries when the file has variants.
+        let text = match summaries.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        };
+        emit(&format!("{text}\n"))?;
+    }
+    Ok(())
+}
+
+/// `sim calibrate`: fits the traces and writes the model file.
+fn calibrate(traces: &[PathBuf], output: &Path) -> anyhow::Result<()> {
+    emit(&crate::calibrate::run(traces, output)?)?;
+    emit(&format!("Wrote {}\n", output.display()))
+}
+
+/// `sim compare`: runs every experiment of every file and prints one row each.
+fn compare(
+    files: &[PathBuf],
+    markdown: bool,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+) -> anyhow::Result<()> {
+    let overlays = overrides.overlays();
+    let mut experiments = Vec::new();
+    for file in files {
+        for loaded in config::load_all_with(file, &overlays)? {
+            experiments.push((file, loaded));
+        }
+    }
+    configure_threads()?;
+    for (file, loaded) in &experiments {
+        within_budget(file, &loaded.experiment, budget)?;
+    }
+    let mut summaries = Vec::new();
+    for (_, loaded) in &experiments {
+        summaries.push(runner::run(&loaded.experiment, false)?.summary);
+    }
+    emit(&crate::report::comparison_table(&summaries, markdown))
+}
+
+/// `sim validate`: the validation suite against queueing theory.
+fn validate(scale: f64, doc: Option<&Path>) -> anyhow::Result<()> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        anyhow::bail!("--scale must be a positive number");
+    }
+    configure_threads()?;
+    let checks = crate::validation::run_all(Path::new(crate::validation::SUITE), scale)?;
+    emit(&crate::validation::table(&checks))?;
+    if let Some(path) = doc {
+        let command = if scale == 1.0 {
+            format!("sim validate --doc {}", path.display())
+        } else {
+            format!("sim validate --scale {scale} --doc {}", path.display())
+        };
+        std::fs::write(path, crate::validation::markdown(&checks, &command))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if checks.iter().any(|c| !c.pass) {
+        anyhow::bail!("validation failed");
+    }
+    Ok(())
+}
+
+/// `sim check`: validates the file and prints each resolved experiment with its sources.
+fn check(file: &Path, overrides: &RunSettings, budget: &BudgetArgs) -> anyhow::Result<()> {
+    let all = config::load_all_with(file, &overrides.overlays())?;
+    configure_threads()?;
+    for loaded in &all {
+        let estimate = within_budget(file, &loaded.experiment, budget)?;
+        let mut text = format!("# ---- experiment `{}` ----\n", loaded.experiment.name);
+        text.push_str(&config::to_yaml(&loaded.experiment)?);
+        text.push_str("\n# Source of each setting:\n");
+        for (field, source) in &loaded.provenance {
+            text.push_str(&format!("#   {field}: {}\n", source.display()));
+        }
+        text.push_str(&format!("# Estimated need: {estimate}.\n"));
+        emit(&text)?;
+    }
+    emit(&format!(
+        "# {} is valid ({} experiment(s)).\n",
+        file.display(),
+        all.len()
+    ))
 }

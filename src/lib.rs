@@ -3,6 +3,7 @@
 //! (one world per replication, on [`engine`]) → [`metrics`] → [`aggregate`] → [`report`].
 
 pub mod aggregate;
+pub mod budget;
 pub mod calibrate;
 pub mod cli;
 pub mod config;

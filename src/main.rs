@@ -1,8 +1,5 @@
-//! The `sim` binary: parses the command line and reports errors without backtraces.
+//! The `sim` binary: the command line's exit code is the process's.
 
-fn main() {
-    if let Err(e) = capsim::cli::main() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    capsim::cli::main()
 }

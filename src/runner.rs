@@ -11,6 +11,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::budget;
 use crate::config::{Experiment, PrecisionMetric, Warmup};
 use crate::results::{PrecisionOutcome, RunOutput, Summary};
 use crate::stats::mser_truncation;
@@ -37,7 +38,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
                 .expect("static template")
                 .progress_chars("=> "),
         );
-        bar.set_message(e.name.clone());
+        bar.set_message(progress_message(e));
         bar
     });
     let run_range = |from: u32, to: u32| -> anyhow::Result<Vec<ReplicationResult>> {
@@ -86,6 +87,16 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
     Ok(output)
 }
 
+/// The progress line's label: the experiment's name, and for a long run its estimated need.
+fn progress_message(e: &Experiment) -> String {
+    let estimate = budget::estimate(e, rayon::current_num_threads());
+    if estimate.events > budget::LONG_RUN_EVENTS {
+        format!("{} ({estimate})", e.name)
+    } else {
+        e.name.clone()
+    }
+}
+
 /// Relative 95 % half-width of the targeted estimate (infinite while unknown).
 fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
     let e = match metric {
@@ -120,4 +131,31 @@ fn auto_warmup(e: &Experiment, model: &Model) -> anyhow::Result<f64> {
         .unzip();
     let cut = mser_truncation(&means, &weights, true);
     Ok((cut as f64 * interval).min(e.horizon.0 / 2.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Overlay, load_with};
+
+    fn phase2(sets: &[&str]) -> Experiment {
+        let overlays: Vec<Overlay> = sets
+            .iter()
+            .map(|s| Overlay::parse_set(s).unwrap())
+            .collect();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/phase2.yaml");
+        load_with(&path, &overlays).expect("loads").experiment
+    }
+
+    #[test]
+    fn a_long_run_shows_its_estimate_in_the_progress_line() {
+        assert_eq!(progress_message(&phase2(&[])), "phase2");
+        let long = progress_message(&phase2(&["horizon=3650d", "sample_interval=1d"]));
+        assert!(
+            long.starts_with("phase2 (about ") && long.contains("events"),
+            "{long}"
+        );
+    }
 }

@@ -6,11 +6,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+
+use common::{MANIFEST_DIR, SHORT_RUN, path_str, run_fails, run_ok, sim, text};
 
 /// The eight bytes every PNG file starts with.
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -25,66 +27,6 @@ const OUTPUT_FILES: [&str; 7] = [
     "latency_breakdown.png",
     "cost_breakdown.png",
 ];
-
-/// `sim`, run from the crate root, with a clean backtrace setting so that a panic would show
-/// its default "note: run with `RUST_BACKTRACE=1`" line.
-fn sim() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sim"));
-    cmd.current_dir(MANIFEST_DIR)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE");
-    cmd
-}
-
-fn run_sim(args: &[&str]) -> Output {
-    sim().args(args).output().expect("failed to start sim")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs `sim` and insists it succeeds; returns stdout.
-fn run_ok(args: &[&str]) -> String {
-    let out = run_sim(args);
-    assert!(
-        out.status.success(),
-        "sim {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs `sim`, insists it fails cleanly with `code` (no panic, no backtrace hint, not killed by
-/// a signal) and returns stderr.
-fn run_fails(args: &[&str], code: i32) -> String {
-    let out = run_sim(args);
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "sim {args:?}: expected exit code {code}, got {:?}\nstdout:\n{}\nstderr:\n{stderr}",
-        out.status,
-        text(&out.stdout)
-    );
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(
-            !stderr.contains(bad),
-            "sim {args:?}: stderr mentions {bad:?}:\n{stderr}"
-        );
-    }
-    assert!(
-        !stderr.trim().is_empty(),
-        "sim {args:?}: failed without a message"
-    );
-    stderr
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
 
 fn read_json(path: &Path) -> Value {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -191,21 +133,39 @@ fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// One short run of experiments/phase2.yaml shared by the tests below: its output folder (alone
+/// in its parent), stdout and summary.json.
+struct Phase2Run {
+    parent: PathBuf,
+    out: PathBuf,
+    stdout: String,
+    summary: Value,
+}
+
+fn phase2_run() -> &'static Phase2Run {
+    static RUN: OnceLock<Phase2Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let parent = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        let out = parent.join("phase2");
+        let mut args = vec!["run", "experiments/phase2.yaml"];
+        args.extend(SHORT_RUN);
+        args.extend(["--out", path_str(&out), "-q"]);
+        let stdout = run_ok(&args);
+        let summary = read_json(&out.join("summary.json"));
+        Phase2Run {
+            parent,
+            out,
+            stdout,
+            summary,
+        }
+    })
+}
+
 #[test]
-fn run_prints_summary_and_writes_every_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("phase2");
-    let stdout = run_ok(&[
-        "run",
-        "experiments/phase2.yaml",
-        "--horizon",
-        "10m",
-        "--replications",
-        "2",
-        "--out",
-        path_str(&out),
-        "-q",
-    ]);
+fn run_prints_the_summary() {
+    let stdout = &phase2_run().stdout;
     for needle in ["p95", "Bottleneck", "per day", "phase2"] {
         assert!(
             stdout.contains(needle),
@@ -216,7 +176,11 @@ fn run_prints_summary_and_writes_every_file() {
         stdout.contains("Wrote 7 files"),
         "summary does not report the 7 files:\n{stdout}"
     );
+}
 
+#[test]
+fn run_writes_every_file_and_nothing_else() {
+    let Phase2Run { parent, out, .. } = phase2_run();
     for name in OUTPUT_FILES {
         let path = out.join(name);
         let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{name} not written: {e}"));
@@ -226,7 +190,7 @@ fn run_prints_summary_and_writes_every_file() {
         }
     }
     // Nothing else in the folder, and no temporary folder left beside it.
-    let mut entries: Vec<String> = fs::read_dir(&out)
+    let mut entries: Vec<String> = fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -236,48 +200,63 @@ fn run_prints_summary_and_writes_every_file() {
     expected.push(".capsim-result.json".to_string());
     expected.sort();
     assert_eq!(entries, expected);
-    let siblings: Vec<_> = fs::read_dir(tmp.path())
+    let siblings: Vec<_> = fs::read_dir(parent)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(siblings, ["phase2"], "leftovers beside the output folder");
+}
 
-    let s = read_json(&out.join("summary.json"));
+#[test]
+fn summary_records_the_run_settings() {
+    let s = &phase2_run().summary;
     assert_eq!(s["experiment"], "phase2");
     assert_eq!(s["capsim_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(s["replications"].as_u64(), Some(2));
     assert_eq!(s["seed"].as_u64(), Some(20251124), "seed from the file");
     assert_eq!(s["horizon_s"].as_f64(), Some(600.0), "--horizon 10m");
+}
 
-    check_latency_summary(&s, "turn_latency_s");
-    check_latency_summary(&s, "session_start_latency_s");
+#[test]
+fn summary_latencies_are_ordered_estimates() {
+    let s = &phase2_run().summary;
+    check_latency_summary(s, "turn_latency_s");
+    check_latency_summary(s, "session_start_latency_s");
+}
 
-    let errors = get(&s, &["errors"])
+#[test]
+fn summary_errors_and_fleet_are_in_range() {
+    let s = &phase2_run().summary;
+    let errors = get(s, &["errors"])
         .as_object()
         .expect("errors is an object");
     assert!(!errors.is_empty());
     for (cause, count) in errors {
         assert!(count.is_u64(), "errors.{cause} is not a count: {count}");
     }
-    let error_rate = estimate(&s, &["error_rate"]);
+    let error_rate = estimate(s, &["error_rate"]);
     assert!((0.0..=1.0).contains(&error_rate), "error_rate {error_rate}");
 
-    let mean_instances = estimate(&s, &["instances", "mean"]);
-    let max_instances = estimate(&s, &["instances", "max"]);
+    let mean_instances = estimate(s, &["instances", "mean"]);
+    let max_instances = estimate(s, &["instances", "max"]);
     // models/ai4joy-plan.yaml: min_instances 1, max_instances 10.
     assert!(
         (1.0..=10.0).contains(&mean_instances) && mean_instances <= max_instances,
         "instances mean {mean_instances}, max {max_instances}"
     );
     assert!(max_instances <= 10.0);
-    let cpu = estimate(&s, &["cpu_utilization", "mean"]);
+    let cpu = estimate(s, &["cpu_utilization", "mean"]);
     assert!(cpu > 0.0 && cpu <= 1.0, "cpu_utilization {cpu}");
+}
 
-    let per_turn = estimate(&s, &["cost_usd", "per_turn"]);
-    let per_session = estimate(&s, &["cost_usd", "per_session"]);
-    let per_day = estimate(&s, &["cost_usd", "per_day"]);
+#[test]
+fn summary_costs_add_up() {
+    let s = &phase2_run().summary;
+    let per_turn = estimate(s, &["cost_usd", "per_turn"]);
+    let per_session = estimate(s, &["cost_usd", "per_session"]);
+    let per_day = estimate(s, &["cost_usd", "per_day"]);
     assert!(per_turn > 0.0 && per_session > per_turn && per_day > per_session);
-    let breakdown = get(&s, &["cost_usd", "breakdown"])
+    let breakdown = get(s, &["cost_usd", "breakdown"])
         .as_array()
         .expect("cost_usd.breakdown is an array");
     assert!(!breakdown.is_empty());
@@ -295,9 +274,15 @@ fn run_prints_summary_and_writes_every_file() {
         "breakdown sums to {sum_per_day}, per_day is {per_day}"
     );
     assert!((sum_share - 1.0).abs() < 1e-6, "shares sum to {sum_share}");
+}
 
-    assert!(get(&s, &["slo", "met"]).is_boolean());
-    let bottleneck = get(&s, &["slo", "bottleneck"])
+#[test]
+fn slo_verdict_names_the_bottleneck() {
+    let Phase2Run {
+        stdout, summary: s, ..
+    } = phase2_run();
+    assert!(get(s, &["slo", "met"]).is_boolean());
+    let bottleneck = get(s, &["slo", "bottleneck"])
         .as_str()
         .expect("slo.bottleneck is a string");
     assert!(!bottleneck.is_empty());
@@ -305,7 +290,11 @@ fn run_prints_summary_and_writes_every_file() {
         stdout.contains(bottleneck),
         "terminal summary does not name the bottleneck {bottleneck:?}"
     );
+}
 
+#[test]
+fn csv_files_are_rectangular() {
+    let out = &phase2_run().out;
     let ts = fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let mut lines = ts.lines();
     let header = lines.next().expect("timeseries.csv is empty");
@@ -329,17 +318,13 @@ fn run_prints_summary_and_writes_every_file() {
 fn json_flag_prints_the_summary_json() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("p2");
-    let stdout = run_ok(&[
-        "run",
-        "experiments/phase2.yaml",
-        "--horizon",
-        "10m",
-        "--replications",
-        "2",
-        "--out",
-        path_str(&out),
-        "--json",
-    ]);
+    let args = [
+        &["run", "experiments/phase2.yaml"][..],
+        &SHORT_RUN,
+        &["--out", path_str(&out), "--json"],
+    ]
+    .concat();
+    let stdout = run_ok(&args);
     let json: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("--json output is not one JSON document: {e}\n{stdout}"));
     assert_eq!(json["experiment"], "phase2");
@@ -667,7 +652,16 @@ fn an_overloaded_system_stops_with_an_explanation() {
     )
     .expect("write");
     let out = dir.path().join("out");
-    let stderr = run_fails(&["run", path_str(&file), "--out", path_str(&out)], 1);
+    let stderr = run_fails(
+        &[
+            "run",
+            path_str(&file),
+            "--out",
+            path_str(&out),
+            "--allow-long",
+        ],
+        1,
+    );
     assert!(
         stderr.contains("overloaded") && stderr.contains("requests waiting or running"),
         "{stderr}"
@@ -798,4 +792,102 @@ fn a_negative_seed_says_what_seeds_are() {
     let stderr = run_fails(&["check", "experiments/phase2.yaml", "--seed", "-1"], 2);
     assert!(stderr.contains("0 to 2^64-1"), "{stderr}");
     assert!(!stderr.contains("-- -1"), "{stderr}");
+}
+
+/// Runs `sh -c SCRIPT` with `$0` the `sim` binary, from the crate root.
+fn shell(script: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .current_dir(MANIFEST_DIR)
+        .args(["-c", script, env!("CARGO_BIN_EXE_sim")])
+        .output()
+        .expect("failed to start sh")
+}
+
+/// `sim ... >&-`: a closed stdout with something to print is an error, not a silent success.
+#[test]
+fn a_closed_stdout_is_an_error() {
+    let out = shell(r#"exec "$0" check experiments/phase2.yaml >&-"#);
+    let stderr = common::failed_cleanly("sim check >&-", &out, 1);
+    assert!(stderr.contains("standard output is closed"), "{stderr}");
+    let discarded = shell(r#"exec "$0" check experiments/phase2.yaml >/dev/null"#);
+    assert!(discarded.status.success(), "{discarded:?}");
+}
+
+/// `sim check ... 2>/dev/full`: an unwritable stderr still ends with exit 1, not a panic.
+#[test]
+fn an_unwritable_stderr_still_exits_1() {
+    let out = shell(r#"exec "$0" check no-such-file.yaml 2>/dev/full"#);
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+}
+
+/// A thread count rayon cannot start is refused with the variable's name, before simulating.
+#[test]
+fn too_many_threads_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let output = sim()
+        .env("RAYON_NUM_THREADS", "100000")
+        .args([
+            "run",
+            "experiments/phase2.yaml",
+            "--out",
+            path_str(&out),
+            "-q",
+        ])
+        .output()
+        .expect("failed to start sim");
+    let stderr = common::failed_cleanly("RAYON_NUM_THREADS=100000 sim run", &output, 1);
+    assert!(stderr.contains("RAYON_NUM_THREADS=100000"), "{stderr}");
+    assert!(!out.exists());
+}
+
+/// What cannot finish is refused up front, by `check` as by `run`, with the arithmetic; an
+/// explicit flag raises the limit.
+#[test]
+fn the_resource_budget_refuses_what_cannot_finish() {
+    for set in [
+        "workload.users=1000000000",
+        "replications=1000000000",
+        "platform.autoscaler.threshold.interval=1ns",
+    ] {
+        for cmd in ["check", "run"] {
+            let stderr = run_fails(&[cmd, "experiments/phase2.yaml", "--set", set], 1);
+            assert!(
+                stderr.contains("cannot finish within the budget"),
+                "{set}: {stderr}"
+            );
+            assert!(stderr.contains(" per "), "{set}: no arithmetic: {stderr}");
+        }
+    }
+    let stdout = run_ok(&[
+        "check",
+        "experiments/phase2.yaml",
+        "--set",
+        "workload.users=1000000000",
+        "--budget-memory",
+        "1TiB",
+        "--allow-long",
+    ]);
+    assert!(stdout.contains("# Estimated need: about "), "{stdout}");
+    let stderr = run_fails(
+        &[
+            "check",
+            "experiments/phase2.yaml",
+            "--horizon",
+            "3650d",
+            "--set",
+            "sample_interval=1d",
+        ],
+        1,
+    );
+    assert!(stderr.contains("--allow-long"), "{stderr}");
+    run_ok(&[
+        "check",
+        "experiments/phase2.yaml",
+        "--horizon",
+        "3650d",
+        "--set",
+        "sample_interval=1d",
+        "--allow-long",
+    ]);
 }

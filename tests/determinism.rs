@@ -4,13 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use capsim::config::Overlay;
 use capsim::results::RunOutput;
 use capsim::runner;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+
+use common::{MANIFEST_DIR, sim, succeeds};
 const EXPERIMENT: &str = "experiments/phase2-deployed.yaml";
 
 /// Outputs that must not depend on the thread count (the PNGs are drawn from the same data).
@@ -21,29 +22,22 @@ const COMPARED_FILES: [&str; 3] = ["summary.json", "timeseries.csv", "latency_hi
 fn run_cli(dir: &Path, name: &str, threads: usize, seed: u64) -> PathBuf {
     let out = dir.join(name);
     let seed = seed.to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .current_dir(MANIFEST_DIR)
-        .env("RAYON_NUM_THREADS", threads.to_string())
-        .args([
-            "run",
-            EXPERIMENT,
-            "--horizon",
-            "10m",
-            "--replications",
-            "4",
-            "--seed",
-            &seed,
-            "-q",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .expect("failed to start sim");
-    assert!(
-        output.status.success(),
-        "sim run failed ({:?}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    succeeds(
+        sim()
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .args([
+                "run",
+                EXPERIMENT,
+                "--horizon",
+                "10m",
+                "--replications",
+                "4",
+                "--seed",
+                &seed,
+                "-q",
+                "--out",
+            ])
+            .arg(&out),
     );
     out
 }
@@ -175,19 +169,13 @@ fn auto_warmup_is_thread_count_independent() {
 
     let run = |name: &str, threads: usize| {
         let out = tmp.path().join(name);
-        let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            .args(["run", "--horizon", "10m", "--replications", "3", "-q"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("failed to start sim");
-        assert!(
-            output.status.success(),
-            "sim run failed ({:?}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
+        succeeds(
+            sim()
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .args(["run", "--horizon", "10m", "--replications", "3", "-q"])
+                .arg(&file)
+                .arg("--out")
+                .arg(&out),
         );
         read(&out, "summary.json")
     };
