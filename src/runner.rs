@@ -52,7 +52,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
                 result
             })
             .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("experiment `{}` overloaded", e.name))?;
+            .with_context(|| format!("experiment `{}` stopped early", e.name))?;
         Ok(reps)
     };
     let mut reps = run_range(0, e.replications)?;
@@ -115,7 +115,7 @@ fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
 /// time-series buckets, at most half the horizon.
 fn auto_warmup(e: &Experiment, model: &Model) -> anyhow::Result<f64> {
     let pilot = run_replication(model, &e.platform.prices, PILOT_REPLICATION, 0.0)
-        .with_context(|| format!("the warm-up pilot of `{}` overloaded", e.name))?;
+        .with_context(|| format!("the warm-up pilot of `{}` stopped early", e.name))?;
     let interval = model.sample_interval;
     let (means, weights): (Vec<f64>, Vec<f64>) = pilot
         .timeseries

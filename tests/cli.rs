@@ -663,7 +663,7 @@ fn an_overloaded_system_stops_with_an_explanation() {
         1,
     );
     assert!(
-        stderr.contains("overloaded") && stderr.contains("requests waiting or running"),
+        stderr.contains("stopped early") && stderr.contains("requests waiting or running"),
         "{stderr}"
     );
     assert!(!out.exists());
@@ -890,4 +890,27 @@ fn the_resource_budget_refuses_what_cannot_finish() {
         "sample_interval=1d",
         "--allow-long",
     ]);
+}
+
+/// A refusal answered at once and retried with no wait would loop forever at one simulated
+/// instant; the replication stops with a message naming the setting instead.
+#[test]
+fn a_loop_in_zero_simulated_time_stops_with_an_explanation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("spin.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: spin\nextends: {MANIFEST_DIR}/models/queueing-lab.yaml\nhorizon: 100s\nwarmup: 0s\nreplications: 1\nplatform: {{ pending_deadline: {{ fixed: 0s }} }}\nworkload: {{ kind: closed, users: 2, think_time: 0s, tasks: [{{ kind: bare_turn, weight: 1 }}] }}\n"
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let stderr = run_fails(&["run", path_str(&file), "--out", path_str(&out)], 1);
+    assert!(
+        stderr.contains("simulated clock stopped at t = ")
+            && stderr.contains("workload.think_time"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

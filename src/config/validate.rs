@@ -100,7 +100,30 @@ pub fn validate(e: &Experiment) -> Check {
         fail("datastore.batch_writes", "must be at least 1")?;
     }
     app(&e.app, &e.llm)?;
-    workload(&e.workload)
+    workload(&e.workload)?;
+    retry_in_zero_time(e)
+}
+
+/// A request refused by a per-user limit takes no simulated time; a closed-workload user that
+/// then thinks for exactly zero seconds asks again at the same instant, forever (unless
+/// `iterations` ends it).
+fn retry_in_zero_time(e: &Experiment) -> Check {
+    let w = &e.workload;
+    let Some(think) = w
+        .think_time
+        .as_ref()
+        .filter(|_| w.kind == WorkloadKind::Closed)
+    else {
+        return Ok(());
+    };
+    let always_zero = sampler("workload.think_time", think)?.mean() == 0.0;
+    if always_zero && e.app.rate_limits.is_some() && w.iterations.is_none() {
+        fail(
+            "workload.think_time",
+            "is always 0 s while app.rate_limits refuses requests at once: a refused user would ask again at the same instant forever; give think_time a positive mean, or bound the tasks with workload.iterations",
+        )?;
+    }
+    Ok(())
 }
 
 fn platform(p: &Platform) -> Check {

@@ -22,4 +22,7 @@ pub mod workload;
 
 mod world;
 
-pub use world::{MAX_REQUESTS_IN_SYSTEM, Overload, ReplicationResult, run_replication};
+pub use world::{
+    Aborted, MAX_REQUESTS_IN_SYSTEM, MIN_STALL_EVENTS, ReplicationResult, STALL_EVENTS_PER_ACTOR,
+    run_replication,
+};

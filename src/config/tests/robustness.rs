@@ -126,3 +126,24 @@ fn a_fifo_or_folder_is_refused_instead_of_blocking() {
         assert!(err.contains("not a regular file"), "{err}");
     }
 }
+
+#[test]
+fn zero_think_time_after_an_immediate_refusal_is_a_modelling_error() {
+    let err =
+        refused("workload:\n  think_time: 0s\napp:\n  rate_limits:\n    sessions_per_day: 1\n");
+    assert!(
+        err.contains("field `workload.think_time`")
+            && err.contains("app.rate_limits")
+            && err.contains("forever"),
+        "{err}"
+    );
+    // A think time that is only sometimes zero lets the clock move on.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = small_experiment(dir.path(), "z.yaml", "z", "");
+    let text = std::fs::read_to_string(&ok).expect("read").replace(
+        "think_time: 1s",
+        "think_time: { exponential: { mean: 1s } }",
+    );
+    std::fs::write(&ok, text).expect("write");
+    assert!(load(&ok).is_ok());
+}

@@ -178,17 +178,33 @@ pub fn run_replication(
     prices: &crate::config::PlatformPrices,
     replication: u32,
     warmup: f64,
-) -> Result<ReplicationResult, Overload> {
+) -> Result<ReplicationResult, Aborted> {
     let mut w = World::new(model, prices, replication, warmup);
     w.start();
+    let stall_budget = stall_budget(w.actors.len());
+    let mut instant = f64::NEG_INFINITY;
+    let mut at_instant = 0u64;
     while let Some(t) = w.q.peek_time() {
         if t > model.horizon {
             break;
         }
+        if t == instant {
+            at_instant += 1;
+            if at_instant > stall_budget {
+                return Err(Aborted::Stalled {
+                    replication,
+                    time: t,
+                    events: at_instant,
+                });
+            }
+        } else {
+            instant = t;
+            at_instant = 1;
+        }
         let (_, event) = w.q.pop().expect("peeked");
         w.handle(event);
         if w.requests.len() > MAX_REQUESTS_IN_SYSTEM {
-            return Err(Overload {
+            return Err(Aborted::Overload {
                 replication,
                 time: t,
                 in_system: w.requests.len() - w.free_requests.len(),
@@ -203,18 +219,48 @@ pub fn run_replication(
 /// question, and the point where memory would start to run out.
 pub const MAX_REQUESTS_IN_SYSTEM: usize = 1_000_000;
 
-/// A replication stopped because requests piled up without bound.
+/// Events that may fire at one simulated instant before a replication is declared stalled:
+/// [`STALL_EVENTS_PER_ACTOR`] for each user started at time 0, and at least
+/// [`MIN_STALL_EVENTS`]. A loop that takes no simulated time never lets the clock reach the
+/// horizon, so without this bound it would run forever.
+fn stall_budget(actors: usize) -> u64 {
+    (actors as u64)
+        .saturating_mul(STALL_EVENTS_PER_ACTOR)
+        .max(MIN_STALL_EVENTS)
+}
+
+/// Least events allowed at one instant.
+pub const MIN_STALL_EVENTS: u64 = 10_000_000;
+/// Events allowed at one instant per user present at the start.
+pub const STALL_EVENTS_PER_ACTOR: u64 = 1_000;
+
+/// Why a replication stopped before its horizon.
 #[derive(Clone, Copy, Debug, thiserror::Error)]
-#[error(
-    "replication {replication}: {in_system} requests waiting or running at t = {time:.0} s; arrivals far exceed what the system can serve and no deadline sheds them. Add capacity, set a pending deadline, or shorten the horizon"
-)]
-pub struct Overload {
-    /// Replication index.
-    pub replication: u32,
-    /// Simulated time, seconds.
-    pub time: f64,
-    /// Requests in the system.
-    pub in_system: usize,
+pub enum Aborted {
+    /// Requests piled up without bound.
+    #[error(
+        "replication {replication}: {in_system} requests waiting or running at t = {time:.0} s; arrivals far exceed what the system can serve and no deadline sheds them. Add capacity, set a pending deadline, or shorten the horizon"
+    )]
+    Overload {
+        /// Replication index.
+        replication: u32,
+        /// Simulated time, seconds.
+        time: f64,
+        /// Requests in the system.
+        in_system: usize,
+    },
+    /// The clock stopped: events kept firing at one instant.
+    #[error(
+        "replication {replication}: the simulated clock stopped at t = {time:.3} s after {events} events at that one instant; something loops in zero simulated time, usually a request refused at once (429: rate limits, no instance, no slot) and sent again with no wait. Give workload.think_time (and turn_think_time) a positive minimum"
+    )]
+    Stalled {
+        /// Replication index.
+        replication: u32,
+        /// The instant the clock stopped at, seconds.
+        time: f64,
+        /// Events fired at that instant.
+        events: u64,
+    },
 }
 
 impl<'m> World<'m> {
