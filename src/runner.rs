@@ -45,7 +45,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         let reps = (from..to)
             .into_par_iter()
             .map(|r| {
-                let result = run_replication(&model, &e.platform.prices, r, warmup);
+                let result = run_replication(&model, r, warmup);
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
@@ -114,7 +114,7 @@ fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
 /// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of
 /// time-series buckets, at most half the horizon.
 fn auto_warmup(e: &Experiment, model: &Model) -> anyhow::Result<f64> {
-    let pilot = run_replication(model, &e.platform.prices, PILOT_REPLICATION, 0.0)
+    let pilot = run_replication(model, PILOT_REPLICATION, 0.0)
         .with_context(|| format!("the warm-up pilot of `{}` stopped early", e.name))?;
     let interval = model.sample_interval;
     let (means, weights): (Vec<f64>, Vec<f64>) = pilot

@@ -28,8 +28,8 @@ fn changing_the_fleet_leaves_every_arrival_time_unchanged() {
     big.platform.max_concurrency = 20;
     let (a, b) = (Model::build(&small).unwrap(), Model::build(&big).unwrap());
     for rep in 0..3 {
-        let ra = run_replication(&a, &small.platform.prices, rep, 0.0).expect("runs");
-        let rb = run_replication(&b, &big.platform.prices, rep, 0.0).expect("runs");
+        let ra = run_replication(&a, rep, 0.0).expect("runs");
+        let rb = run_replication(&b, rep, 0.0).expect("runs");
         assert_ne!(ra.arrivals_fingerprint, 0, "sessions arrived");
         assert_eq!(
             ra.arrivals_fingerprint, rb.arrivals_fingerprint,
@@ -39,16 +39,16 @@ fn changing_the_fleet_leaves_every_arrival_time_unchanged() {
         assert_ne!(ra.recorder.turn.mean(), rb.recorder.turn.mean());
     }
     // A different replication or seed sees different users.
-    let r0 = run_replication(&a, &small.platform.prices, 0, 0.0)
+    let r0 = run_replication(&a, 0, 0.0)
         .expect("runs")
         .arrivals_fingerprint;
-    let r1 = run_replication(&a, &small.platform.prices, 1, 0.0)
+    let r1 = run_replication(&a, 1, 0.0)
         .expect("runs")
         .arrivals_fingerprint;
     assert_ne!(r0, r1);
     let mut reseeded = a.clone();
     reseeded.seed += 1;
-    let s0 = run_replication(&reseeded, &small.platform.prices, 0, 0.0)
+    let s0 = run_replication(&reseeded, 0, 0.0)
         .expect("runs")
         .arrivals_fingerprint;
     assert_ne!(r0, s0);

@@ -13,9 +13,9 @@ pub enum BuildError {
     /// The autoscaling policy's parameters are out of range.
     #[error("platform.autoscaler.{0}")]
     Autoscaler(#[from] SpecError),
-    /// A step names a model that `llm.models` does not define.
+    /// A step's `model:` names no entry of `llm.models`.
     #[error("unknown model {0}")]
-    UnknownModel(String),
+    UnknownLlm(String),
     /// A step sets no kind (or more than one).
     #[error("a step needs exactly one kind")]
     StepKind,

@@ -123,33 +123,29 @@ impl PlatformRates {
             },
         }
     }
+}
 
-    /// Platform compute cost of all `instances` from time 0 to `now`, added into `totals`.
-    pub fn add_compute(
-        &self,
-        model: &Model,
-        instances: &[Instance],
-        now: f64,
-        totals: &mut CostTotals,
-    ) {
-        for inst in instances {
-            let (active, idle) = match self.billing {
-                Billing::Instance => (inst.lifetime_until(now), 0.0),
-                Billing::Request => {
-                    let startup = inst.startup_until(now);
-                    let busy = inst.billed_busy_until(now);
-                    let idle = if inst.is_min {
-                        (inst.lifetime_until(now) - startup - busy).max(0.0)
-                    } else {
-                        0.0
-                    };
-                    (startup + busy, idle)
-                }
-            };
-            totals.cloud_run_cpu += active * model.vcpu * self.vcpu_second;
-            totals.cloud_run_memory += active * model.memory_gib * self.gib_second;
-            totals.cloud_run_idle += idle
-                * (model.vcpu * self.idle_vcpu_second + model.memory_gib * self.idle_gib_second);
-        }
+/// Platform compute cost of all `instances` of `model` from time 0 to `now`, added into
+/// `totals`.
+pub fn add_compute(model: &Model, instances: &[Instance], now: f64, totals: &mut CostTotals) {
+    let rates = &model.rates;
+    for inst in instances {
+        let (active, idle) = match rates.billing {
+            Billing::Instance => (inst.lifetime_until(now), 0.0),
+            Billing::Request => {
+                let startup = inst.startup_until(now);
+                let busy = inst.billed_busy_until(now);
+                let idle = if inst.is_min {
+                    (inst.lifetime_until(now) - startup - busy).max(0.0)
+                } else {
+                    0.0
+                };
+                (startup + busy, idle)
+            }
+        };
+        totals.cloud_run_cpu += active * model.vcpu * rates.vcpu_second;
+        totals.cloud_run_memory += active * model.memory_gib * rates.gib_second;
+        totals.cloud_run_idle +=
+            idle * (model.vcpu * rates.idle_vcpu_second + model.memory_gib * rates.idle_gib_second);
     }
 }

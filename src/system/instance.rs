@@ -1,6 +1,6 @@
 //! A serverless instance: concurrency slots, memory, and vCPUs shared by processor sharing.
 //!
-//! CPU model: n active bursts on v vCPUs each progress at rate min(1, v/n) (egalitarian
+//! CPU sharing: n active bursts on v vCPUs each progress at rate min(1, v/n) (egalitarian
 //! processor sharing, as a multi-threaded runtime on v cores approximates). The instance keeps a
 //! virtual clock V that advances at that rate; a burst of demand d started at virtual time V0
 //! finishes when V reaches V0 + d, so its finish is fixed in virtual time when it starts and an
@@ -9,11 +9,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use super::ids::RequestId;
+
 /// A CPU burst's owner: the request (with its generation) and the frame waiting on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BurstOwner {
     /// Request slot.
-    pub request: u32,
+    pub request: RequestId,
     /// Request generation when the burst started.
     pub generation: u32,
     /// Frame index within the request.
@@ -58,11 +60,6 @@ impl ProcessorSharing {
     #[inline]
     pub fn busy_vcpus(&self) -> f64 {
         f64::from(self.active).min(self.vcpu)
-    }
-
-    /// Active bursts.
-    pub fn active(&self) -> u32 {
-        self.active
     }
 
     #[inline]
@@ -132,8 +129,6 @@ pub struct Instance {
     pub idle_since: f64,
     /// Closed busy time, each interval rounded up to the billing granularity.
     pub billed_busy: f64,
-    /// Closed busy time, unrounded.
-    pub busy_time: f64,
     /// Kept to satisfy min instances (billed at idle rates while idle).
     pub is_min: bool,
     /// Writes buffered by the batch writer.
@@ -156,7 +151,6 @@ impl Instance {
             busy_since: f64::NAN,
             idle_since: now,
             billed_busy: 0.0,
-            busy_time: 0.0,
             is_min,
             buffered_writes: 0,
             cache_last_used: vec![f64::NAN; cache_slots],
@@ -185,7 +179,6 @@ impl Instance {
             return;
         }
         let span = now - self.busy_since;
-        self.busy_time += span;
         self.billed_busy += round_up(span, granularity);
         self.busy_since = f64::NAN;
     }
@@ -249,7 +242,7 @@ mod tests {
 
     fn owner(i: u32) -> BurstOwner {
         BurstOwner {
-            request: i,
+            request: RequestId(i),
             generation: 0,
             frame: 0,
         }
@@ -303,13 +296,17 @@ mod tests {
 
     #[test]
     fn busy_intervals_are_rounded_for_billing() {
-        let mut inst = Instance::new(0.0, 1.0, 0, false);
-        inst.acquire(1.0);
-        inst.acquire(1.05);
-        inst.release(1.10, 0.1);
-        inst.release(1.26, 0.1);
-        assert!((inst.busy_time - 0.26).abs() < 1e-12);
-        assert!((inst.billed_busy - 0.3).abs() < 1e-12);
+        let busy_interval = |granularity: f64| {
+            let mut inst = Instance::new(0.0, 1.0, 0, false);
+            inst.acquire(1.0);
+            inst.acquire(1.05);
+            inst.release(1.10, granularity);
+            inst.release(1.26, granularity);
+            inst.billed_busy
+        };
+        // One busy interval from the first acquire to the last release: 0.26 s unrounded.
+        assert!((busy_interval(0.0) - 0.26).abs() < 1e-12);
+        assert!((busy_interval(0.1) - 0.3).abs() < 1e-12);
         assert!((round_up(0.3, 0.1) - 0.3).abs() < 1e-12);
         assert!((round_up(0.31, 0.1) - 0.4).abs() < 1e-12);
     }

@@ -11,9 +11,9 @@ use rand::{Rng, RngExt};
 use crate::config::{LlmLatency, LlmModel, RetrySpec};
 use crate::dist::{DistError, Sampler};
 
-/// How a compiled model draws latency.
+/// How a compiled LLM draws a call's latency.
 #[derive(Clone, Debug)]
-pub enum LatencyModel {
+pub enum CallLatency {
     /// TTFT + tokens / rate.
     Tokens {
         /// Time to first token.
@@ -25,13 +25,11 @@ pub enum LatencyModel {
     EndToEnd(Sampler),
 }
 
-/// A compiled LLM model.
+/// One LLM of `llm.models`, compiled.
 #[derive(Clone, Debug)]
-pub struct ModelRuntime {
-    /// Name, for reports.
-    pub name: String,
+pub struct LlmRuntime {
     /// Latency.
-    pub latency: LatencyModel,
+    pub latency: CallLatency,
     /// Thinking tokens per call.
     pub thinking: Option<Sampler>,
     /// $ per input token.
@@ -44,18 +42,17 @@ pub struct ModelRuntime {
     pub tpm: Option<u64>,
 }
 
-impl ModelRuntime {
-    /// Compiles a model spec.
-    pub fn compile(name: &str, m: &LlmModel) -> Result<Self, DistError> {
+impl LlmRuntime {
+    /// Compiles an `llm.models` entry.
+    pub fn compile(m: &LlmModel) -> Result<Self, DistError> {
         let latency = match &m.latency {
-            LlmLatency::Tokens { ttft, decode_rate } => LatencyModel::Tokens {
+            LlmLatency::Tokens { ttft, decode_rate } => CallLatency::Tokens {
                 ttft: ttft.sampler()?,
                 decode_rate: decode_rate.sampler()?,
             },
-            LlmLatency::EndToEnd(d) => LatencyModel::EndToEnd(d.sampler()?),
+            LlmLatency::EndToEnd(d) => CallLatency::EndToEnd(d.sampler()?),
         };
         Ok(Self {
-            name: name.to_string(),
             latency,
             thinking: m
                 .thinking_tokens
@@ -78,12 +75,12 @@ impl ModelRuntime {
         scale: f64,
     ) -> f64 {
         let base = match &self.latency {
-            LatencyModel::Tokens { ttft, decode_rate } => {
+            CallLatency::Tokens { ttft, decode_rate } => {
                 let t = ttft.sample(rng);
                 let rate = decode_rate.sample(rng).max(1e-6);
                 t + (output_tokens + thinking_tokens) / rate
             }
-            LatencyModel::EndToEnd(d) => d.sample(rng),
+            CallLatency::EndToEnd(d) => d.sample(rng),
         };
         base * scale
     }
@@ -126,7 +123,7 @@ impl TokenBucket {
     }
 }
 
-/// Quota state of one model.
+/// Quota state of one LLM.
 #[derive(Clone, Debug)]
 pub struct Quota {
     requests: Option<TokenBucket>,
@@ -134,8 +131,8 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// Buckets for a model's limits.
-    pub fn new(m: &ModelRuntime) -> Self {
+    /// Buckets for an LLM's limits.
+    pub fn new(m: &LlmRuntime) -> Self {
         Self {
             requests: m.rpm.map(|r| TokenBucket::per_minute(f64::from(r))),
             tokens: m.tpm.map(|t| TokenBucket::per_minute(t as f64)),
@@ -193,9 +190,8 @@ mod tests {
 
     #[test]
     fn quota_checks_both_dimensions() {
-        let m = ModelRuntime {
-            name: "m".into(),
-            latency: LatencyModel::EndToEnd(Sampler::Constant(1.0)),
+        let m = LlmRuntime {
+            latency: CallLatency::EndToEnd(Sampler::Constant(1.0)),
             thinking: None,
             input_price: 0.0,
             output_price: 0.0,
@@ -232,9 +228,8 @@ mod tests {
 
     #[test]
     fn token_latency_adds_decode_time() {
-        let m = ModelRuntime {
-            name: "m".into(),
-            latency: LatencyModel::Tokens {
+        let m = LlmRuntime {
+            latency: CallLatency::Tokens {
                 ttft: Sampler::Constant(0.5),
                 decode_rate: Sampler::Constant(200.0),
             },

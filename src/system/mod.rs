@@ -12,6 +12,7 @@
 pub mod autoscaler;
 pub mod build_error;
 pub mod cost;
+pub mod ids;
 pub mod instance;
 pub mod llm;
 pub mod model;

@@ -2,14 +2,15 @@
 //! names. Built once per run and shared read-only by every replication.
 
 use crate::config::{
-    Billing, Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing,
-    TaskKind, WorkloadKind,
+    Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing, TaskKind,
+    WorkloadKind,
 };
 use crate::dist::Sampler;
 
 use super::autoscaler::Autoscaler;
 use super::build_error::BuildError;
-use super::llm::ModelRuntime;
+use super::cost::PlatformRates;
+use super::llm::LlmRuntime;
 use super::pipeline::Program;
 use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, user_start_times};
 
@@ -63,8 +64,6 @@ pub enum Traffic {
 /// Everything a replication needs, validated and compiled.
 #[derive(Clone, Debug)]
 pub struct Model {
-    /// Experiment name.
-    pub name: String,
     /// vCPUs per instance.
     pub vcpu: f64,
     /// Memory limit, MiB.
@@ -87,12 +86,12 @@ pub struct Model {
     pub pending_deadline: f64,
     /// Routing rule.
     pub routing: Routing,
-    /// Billing mode.
-    pub billing: Billing,
+    /// Platform prices per second for the chosen billing mode.
+    pub rates: PlatformRates,
     /// The checked autoscaler (a policy is built per replication) and its chart lines.
     pub autoscaler: Autoscaler,
-    /// LLM models by index.
-    pub models: Vec<ModelRuntime>,
+    /// The LLMs (`llm.models`), indexed by `LlmLeaf::llm`.
+    pub llms: Vec<LlmRuntime>,
     /// Retry policy.
     pub retry: RetrySpec,
     /// LLM latency multiplier.
@@ -139,14 +138,14 @@ impl Model {
             }
         };
         let names: Vec<&String> = e.llm.models.keys().collect();
-        let models = e
+        let llms = e
             .llm
             .models
-            .iter()
-            .map(|(n, m)| ModelRuntime::compile(n, m))
+            .values()
+            .map(LlmRuntime::compile)
             .collect::<Result<Vec<_>, _>>()?;
-        let index = |name: &str| names.iter().position(|n| n.as_str() == name);
-        let program = Program::compile(&e.app.requests, &index)?;
+        let llm_index = |name: &str| names.iter().position(|n| n.as_str() == name);
+        let program = Program::compile(&e.app.requests, &llm_index)?;
         let d = &e.datastore;
         let datastore = DatastoreRuntime {
             latency: [
@@ -189,7 +188,6 @@ impl Model {
         };
         let limits = e.app.rate_limits.as_ref();
         Ok(Model {
-            name: e.name.clone(),
             vcpu: p.vcpu,
             memory_mib: p.memory.mib(),
             base_memory_mib: p.base_memory.mib(),
@@ -201,9 +199,9 @@ impl Model {
             cold_start,
             pending_deadline,
             routing: p.routing,
-            billing: p.billing,
+            rates: PlatformRates::from_prices(p.billing, &p.prices),
             autoscaler: Autoscaler::compile(&p.autoscaler, p.max_instances)?,
-            models,
+            llms,
             retry: e.llm.retry.clone(),
             latency_scale: e.llm.latency_scale,
             datastore,
@@ -233,5 +231,42 @@ impl Model {
             Traffic::Closed { starts, .. } => starts.len(),
             Traffic::Open { population, .. } => population.unwrap_or(0) as usize,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{Billing, load_with};
+
+    #[test]
+    fn the_billing_modes_prices_are_compiled_in() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/phase2.yaml");
+        let mut e = load_with(&path, &[]).expect("loads").experiment;
+        let prices = e.platform.prices.clone();
+
+        e.platform.billing = Billing::Request;
+        let rates = Model::build(&e).expect("compiles").rates;
+        assert_eq!(rates.billing, Billing::Request);
+        assert_eq!(rates.vcpu_second, prices.request_based.vcpu_second.0);
+        assert_eq!(
+            rates.idle_gib_second,
+            prices.request_based.idle_gib_second.0
+        );
+        assert_eq!(rates.request, prices.request_based.request.0);
+        assert_eq!(rates.granularity, prices.granularity.0);
+        assert!(
+            rates.request > 0.0,
+            "request fees apply under request billing"
+        );
+
+        e.platform.billing = Billing::Instance;
+        let rates = Model::build(&e).expect("compiles").rates;
+        assert_eq!(rates.billing, Billing::Instance);
+        assert_eq!(rates.vcpu_second, prices.instance_based.vcpu_second.0);
+        assert_eq!(rates.gib_second, prices.instance_based.gib_second.0);
+        assert_eq!((rates.request, rates.idle_vcpu_second), (0.0, 0.0));
     }
 }

@@ -51,8 +51,8 @@ pub const COMPONENTS: usize = 5;
 pub struct LlmLeaf {
     /// Index into [`Program::agents`].
     pub agent: usize,
-    /// Index into the model table.
-    pub model: usize,
+    /// Index into [`Model::llms`](super::model::Model::llms): the step's `model:`.
+    pub llm: usize,
     /// Sequential calls in the run.
     pub calls: Sampler,
     /// Prompt tokens per call.
@@ -101,7 +101,7 @@ pub struct Node {
     pub when: Option<When>,
 }
 
-/// All request pipelines of a model.
+/// All request pipelines of an experiment.
 #[derive(Clone, Debug)]
 pub struct Program {
     /// Node arena.
@@ -129,10 +129,11 @@ pub fn when_allows(when: &When, turn: u32) -> bool {
 }
 
 impl Program {
-    /// Compiles the four request pipelines. `model_index` maps a model name to its index.
+    /// Compiles the four request pipelines. `llm_index` maps a step's `model:` name to
+    /// its index in `llm.models`.
     pub fn compile(
         requests: &config::Requests,
-        model_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Program, BuildError> {
         let mut p = Program {
             nodes: Vec::new(),
@@ -149,7 +150,7 @@ impl Program {
             &requests.close,
         ];
         for (i, spec) in kinds.iter().enumerate() {
-            p.roots[i] = p.add_group(&spec.steps, false, None, model_index)?;
+            p.roots[i] = p.add_group(&spec.steps, false, None, llm_index)?;
             p.timeouts[i] = spec.timeout.map(|t| t.0);
         }
         Ok(p)
@@ -160,11 +161,11 @@ impl Program {
         steps: &[Step],
         parallel: bool,
         when: Option<When>,
-        model_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<u32, BuildError> {
         let ids: Vec<u32> = steps
             .iter()
-            .map(|s| self.add_step(s, model_index))
+            .map(|s| self.add_step(s, llm_index))
             .collect::<Result<_, _>>()?;
         let first = self.children.len() as u32;
         self.children.extend(&ids);
@@ -181,14 +182,14 @@ impl Program {
     fn add_step(
         &mut self,
         s: &Step,
-        model_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<u32, BuildError> {
         let when = s.when.clone();
         if let Some(children) = &s.parallel {
-            return self.add_group(children, true, when, model_index);
+            return self.add_group(children, true, when, llm_index);
         }
         if let Some(children) = &s.sequence {
-            return self.add_group(children, false, when, model_index);
+            return self.add_group(children, false, when, llm_index);
         }
         let kind = if let Some(d) = &s.cpu {
             NodeKind::Cpu(d.sampler()?)
@@ -215,8 +216,7 @@ impl Program {
             };
             NodeKind::Llm(LlmLeaf {
                 agent,
-                model: model_index(&l.model)
-                    .ok_or_else(|| BuildError::UnknownModel(l.model.clone()))?,
+                llm: llm_index(&l.model).ok_or_else(|| BuildError::UnknownLlm(l.model.clone()))?,
                 calls: l.calls.sampler()?,
                 prompt_tokens: l.prompt_tokens.sampler()?,
                 include_history: l.include_history,

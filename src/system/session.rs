@@ -1,6 +1,6 @@
 //! A conversation's token history and its compaction.
 //!
-//! Without compaction the history is every earlier turn's tokens (user message plus all model
+//! Without compaction the history is every earlier turn's tokens (user message plus all LLM
 //! output). With compaction the history keeps the first `keep_first` turns and the most recent
 //! `keep_last` turns, capped at `max_tokens`, as the plan's context compactor does.
 

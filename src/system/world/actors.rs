@@ -7,47 +7,47 @@
 
 use rand::RngExt;
 
-use super::{Actor, Event, NONE, NextRequest, Session, World};
+use super::{ANONYMOUS, Actor, Event, NextRequest, Session, World};
 use crate::config::TaskKind;
+use crate::system::ids::{ActorId, SessionId};
 use crate::system::model::Traffic;
 use crate::system::pipeline::RequestKind;
 use crate::system::session::History;
 use crate::system::workload::TaskPlan;
 
 impl World<'_> {
-    pub(super) fn new_actor(&mut self, identity: u32, task: TaskPlan) -> u32 {
+    pub(super) fn new_actor(&mut self, identity: u32, task: TaskPlan) -> ActorId {
         let actor = Actor {
             alive: true,
             identity,
             task,
             tasks_done: 0,
-            session: NONE,
+            session: None,
             next: NextRequest::None,
             welcome_done: 0,
             burst_left: 0,
         };
         self.gauges.advance(self.now());
         self.gauges.now.users += 1.0;
-        match self.free_actors.pop() {
-            Some(i) => {
-                self.actors[i as usize] = actor;
-                i
+        match self.actors.reuse() {
+            Some(a) => {
+                self.actors[a] = actor;
+                a
             }
-            None => {
-                self.actors.push(actor);
-                self.actors.len() as u32 - 1
-            }
+            None => self.actors.push(actor),
         }
     }
 
+    /// Closed-workload user number `i` starts (its actor id is `i` too: closed users are
+    /// never released).
     pub(super) fn spawn_user(&mut self, i: u32) {
         let placeholder = TaskPlan {
             kind: TaskKind::FullSession,
-            turns: self.m.turns,
+            turns: self.model.turns,
             starts: 0,
         };
         let a = self.new_actor(i, placeholder);
-        debug_assert_eq!(a, i);
+        debug_assert_eq!(a, ActorId(i));
         self.begin_task(a);
     }
 
@@ -56,38 +56,39 @@ impl World<'_> {
             profile,
             session,
             population,
-        } = &self.m.traffic
+        } = &self.model.traffic
         else {
             return;
         };
         let identity = match population {
             Some(p) => self.rng.tasks.random_range(0..*p),
-            None => NONE,
+            None => ANONYMOUS,
         };
         let kind = *session;
         self.arrivals_fingerprint =
             crate::rng::mix(self.arrivals_fingerprint ^ self.now().to_bits());
-        let next = profile.next_arrival(self.now(), self.m.horizon, &mut self.rng.arrivals);
+        let next = profile.next_arrival(self.now(), self.model.horizon, &mut self.rng.arrivals);
         if next.is_finite() {
-            self.q.schedule(next, Event::Arrival);
+            self.events.schedule(next, Event::Arrival);
         }
         let a = self.new_actor(identity, kind);
         self.begin_task(a);
     }
 
-    pub(super) fn begin_task(&mut self, a: u32) {
-        let task = match &self.m.traffic {
+    pub(super) fn begin_task(&mut self, a: ActorId) {
+        let task = match &self.model.traffic {
             Traffic::Closed { mix, .. } => mix.pick(&mut self.rng.tasks),
-            Traffic::Open { .. } => self.actors[a as usize].task,
+            Traffic::Open { .. } => self.actors[a].task,
         };
-        let actor = &mut self.actors[a as usize];
+        let actor = &mut self.actors[a];
         actor.task = task;
         actor.welcome_done = 0;
         let first = match task.kind {
             TaskKind::FullSession | TaskKind::SessionNoWelcome => RequestKind::Start,
             TaskKind::SingleTurn => {
-                let usable = actor.session != NONE
-                    && self.sessions[actor.session as usize].turns_done < task.turns;
+                let usable = actor
+                    .session
+                    .is_some_and(|s| self.sessions[s].turns_done < task.turns);
                 if usable {
                     RequestKind::Turn
                 } else {
@@ -104,11 +105,11 @@ impl World<'_> {
         self.send(a, first);
     }
 
-    pub(super) fn end_task(&mut self, a: u32) {
-        let actor = &mut self.actors[a as usize];
+    pub(super) fn end_task(&mut self, a: ActorId) {
+        let actor = &mut self.actors[a];
         actor.tasks_done += 1;
         actor.next = NextRequest::None;
-        match &self.m.traffic {
+        match &self.model.traffic {
             Traffic::Closed {
                 think, iterations, ..
             } => {
@@ -116,7 +117,7 @@ impl World<'_> {
                     self.retire(a, false);
                 } else {
                     let wait = think.sample(&mut self.rng.think);
-                    self.q.schedule_in(wait, Event::Wake(a));
+                    self.events.schedule_in(wait, Event::Wake(a));
                 }
             }
             Traffic::Open { .. } => self.retire(a, true),
@@ -124,81 +125,75 @@ impl World<'_> {
     }
 
     /// An actor leaves for good; open-workload slots are reused.
-    pub(super) fn retire(&mut self, a: u32, reuse: bool) {
-        let actor = &mut self.actors[a as usize];
+    pub(super) fn retire(&mut self, a: ActorId, reuse: bool) {
+        let actor = &mut self.actors[a];
         actor.alive = false;
-        if actor.session != NONE {
-            let s = actor.session;
-            actor.session = NONE;
-            self.free_sessions.push(s);
+        if let Some(s) = actor.session.take() {
+            self.sessions.release(s);
         }
         self.gauges.advance(self.now());
         self.gauges.now.users -= 1.0;
         if reuse {
-            self.free_actors.push(a);
+            self.actors.release(a);
         }
     }
 
     /// Sends the next request of a task, after the in-session think time if there is one.
-    pub(super) fn then_send(&mut self, a: u32, kind: RequestKind) {
-        match &self.m.turn_think {
+    pub(super) fn then_send(&mut self, a: ActorId, kind: RequestKind) {
+        match &self.model.turn_think {
             Some(t) => {
                 let wait = t.sample(&mut self.rng.think);
-                self.actors[a as usize].next = NextRequest::Send(kind);
-                self.q.schedule_in(wait, Event::Wake(a));
+                self.actors[a].next = NextRequest::Send(kind);
+                self.events.schedule_in(wait, Event::Wake(a));
             }
             None => self.send(a, kind),
         }
     }
 
-    pub(super) fn wake(&mut self, a: u32) {
-        if !self.actors[a as usize].alive {
+    pub(super) fn wake(&mut self, a: ActorId) {
+        if !self.actors[a].alive {
             return;
         }
-        match self.actors[a as usize].next {
+        match self.actors[a].next {
             NextRequest::Send(kind) => {
-                self.actors[a as usize].next = NextRequest::None;
+                self.actors[a].next = NextRequest::None;
                 self.send(a, kind);
             }
             NextRequest::None => self.begin_task(a),
         }
     }
 
-    pub(super) fn new_session(&mut self, identity: u32) -> u32 {
-        match self.free_sessions.pop() {
+    pub(super) fn new_session(&mut self, identity: u32) -> SessionId {
+        match self.sessions.reuse() {
             Some(s) => {
-                let sess = &mut self.sessions[s as usize];
+                let sess = &mut self.sessions[s];
                 sess.identity = identity;
                 sess.turns_done = 0;
                 sess.history.reset();
                 s
             }
-            None => {
-                self.sessions.push(Session {
-                    identity,
-                    turns_done: 0,
-                    history: History::default(),
-                });
-                self.sessions.len() as u32 - 1
-            }
+            None => self.sessions.push(Session {
+                identity,
+                turns_done: 0,
+                history: History::default(),
+            }),
         }
     }
 
     /// Moves an actor on after its request finished.
-    pub(super) fn after_request(&mut self, a: u32, kind: RequestKind, ok: bool) {
-        let actor = &self.actors[a as usize];
+    pub(super) fn after_request(&mut self, a: ActorId, kind: RequestKind, ok: bool) {
+        let actor = &self.actors[a];
         let task = actor.task;
         let session = actor.session;
-        let has_session = session != NONE;
         match (task.kind, kind) {
             (TaskKind::StartBurst, RequestKind::Start) => {
                 if ok {
                     // Burst sessions are never closed: only their rate-limit count remains.
-                    let s = self.actors[a as usize].session;
-                    self.actors[a as usize].session = NONE;
-                    self.free_sessions.push(s);
+                    if let Some(s) = self.actors[a].session.take() {
+                        self.sessions.release(s);
+                    }
                 }
-                let actor = &mut self.actors[a as usize];
+                let actor = &mut self.actors[a];
                 actor.burst_left -= 1;
                 if actor.burst_left > 0 {
                     self.send(a, RequestKind::Start);
@@ -218,25 +213,25 @@ impl World<'_> {
             (_, RequestKind::Start) => {
                 if !ok {
                     self.end_task(a);
-                } else if task.kind == TaskKind::FullSession && self.m.welcome_calls > 0 {
+                } else if task.kind == TaskKind::FullSession && self.model.welcome_calls > 0 {
                     self.then_send(a, RequestKind::Welcome);
                 } else {
                     self.then_send(a, RequestKind::Turn);
                 }
             }
             (_, RequestKind::Welcome) => {
-                let actor = &mut self.actors[a as usize];
+                let actor = &mut self.actors[a];
                 actor.welcome_done += 1;
                 if !ok {
                     self.then_send(a, RequestKind::Close);
-                } else if actor.welcome_done < self.m.welcome_calls {
+                } else if actor.welcome_done < self.model.welcome_calls {
                     self.then_send(a, RequestKind::Welcome);
                 } else {
                     self.then_send(a, RequestKind::Turn);
                 }
             }
             (_, RequestKind::Turn) => {
-                let more = has_session && self.sessions[session as usize].turns_done < task.turns;
+                let more = session.is_some_and(|s| self.sessions[s].turns_done < task.turns);
                 if ok && more {
                     self.then_send(a, RequestKind::Turn);
                 } else {
@@ -244,9 +239,9 @@ impl World<'_> {
                 }
             }
             (_, RequestKind::Close) => {
-                if has_session {
-                    self.actors[a as usize].session = NONE;
-                    self.free_sessions.push(session);
+                if let Some(s) = session {
+                    self.actors[a].session = None;
+                    self.sessions.release(s);
                 }
                 self.end_task(a);
             }

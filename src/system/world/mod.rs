@@ -10,7 +10,8 @@ mod requests;
 use std::collections::VecDeque;
 
 use super::autoscaler::{MetricWindow, ScalingPolicy};
-use super::cost::{CostTotals, PlatformRates};
+use super::cost::{CostTotals, add_compute};
+use super::ids::{ActorId, Arena, InstanceId, RequestId, SessionId};
 use super::instance::{Instance, InstanceState};
 use super::llm::Quota;
 use super::model::{Model, Traffic};
@@ -23,7 +24,8 @@ use crate::metrics::{ErrorCause, GaugeSet, Gauges, Recorder, TimeSeries};
 use crate::results::TimeSeriesRow;
 use crate::rng::Streams;
 
-const NONE: u32 = u32::MAX;
+/// The identity of a visitor no rate limit counts (an open workload without a population).
+const ANONYMOUS: u32 = u32::MAX;
 
 /// Rounds a non-negative draw to a whole count (cheaper than `f64::round` on the hot path).
 #[inline]
@@ -34,25 +36,25 @@ fn whole(x: f64) -> u64 {
 #[derive(Clone, Copy, Debug)]
 enum Event {
     /// An actor's think time is over.
-    Wake(u32),
-    /// A closed-workload user starts.
+    Wake(ActorId),
+    /// Closed-workload user number n starts.
     Spawn(u32),
     /// The next open-workload session arrives.
     Arrival,
     /// The head of the pending queue may have reached its deadline.
     Deadline,
     /// A running request's timeout (request, generation).
-    Timeout(u32, u32),
+    Timeout(RequestId, u32),
     /// An instance finished its cold start.
-    Ready(u32),
+    Ready(InstanceId),
     /// The earliest CPU burst on an instance finishes (instance, event generation).
-    CpuDone(u32, u32),
+    CpuDone(InstanceId, u32),
     /// An LLM call returned (request, generation, frame).
-    LlmDone(u32, u32, u16),
+    LlmDone(RequestId, u32, u16),
     /// A retry backoff ended (request, generation, frame).
-    BackoffDone(u32, u32, u16),
+    BackoffDone(RequestId, u32, u16),
     /// Datastore operations finished (request, generation, frame).
-    DatastoreDone(u32, u32, u16),
+    DatastoreDone(RequestId, u32, u16),
     /// Autoscaler evaluation.
     Autoscale,
     /// Close a time-series bucket.
@@ -73,12 +75,13 @@ struct Request {
     generation: u32,
     state: RequestState,
     kind: RequestKind,
-    actor: u32,
-    session: u32,
+    actor: ActorId,
+    session: Option<SessionId>,
     turn: u32,
     created: f64,
     pending_wait: f64,
-    instance: u32,
+    /// The instance holding the request's slot (None while it waits).
+    instance: Option<InstanceId>,
     frames: Vec<Frame>,
     turn_tokens: u64,
     input_tokens: u64,
@@ -98,7 +101,7 @@ struct Actor {
     identity: u32,
     task: TaskPlan,
     tasks_done: u32,
-    session: u32,
+    session: Option<SessionId>,
     next: NextRequest,
     welcome_done: u32,
     burst_left: u32,
@@ -142,49 +145,76 @@ pub struct ReplicationResult {
     pub arrivals_fingerprint: u64,
 }
 
+/// The instances and what scales them.
+struct Fleet {
+    /// Every instance ever started (stopped ones keep their billing record).
+    instances: Arena<InstanceId, Instance>,
+    /// Instances starting or ready, in start order.
+    alive: Vec<InstanceId>,
+    /// Free slots over ready instances.
+    free_slots: u64,
+    /// The autoscaling policy (None: a fixed fleet).
+    policy: Option<Box<dyn ScalingPolicy>>,
+    /// The policy's windowed metrics.
+    window: MetricWindow,
+    /// Most instances alive at once in the measured window.
+    max_instances_seen: u32,
+}
+
+/// Requests waiting for a free slot: FIFO, with one deadline timer for all.
+#[derive(Default)]
+struct Pending {
+    /// Waiting requests with their generation (stale entries are skipped).
+    queue: VecDeque<(RequestId, u32)>,
+    /// Whether a `Deadline` event is scheduled.
+    deadline_armed: bool,
+}
+
+/// What cost is computed from, and the counters at the end of warm-up.
+#[derive(Default)]
+struct Accounting {
+    /// Running cost counters (instances are billed from their own records).
+    usage: Usage,
+    /// Gauge integrals at the end of warm-up.
+    warmup_integrals: GaugeSet,
+    /// Cost at the end of warm-up.
+    warmup_cost: CostTotals,
+}
+
+/// One replication's state: the compiled model, the clock and its events, the random
+/// streams, the recorders, the entity arenas, and one group per part of the system.
 struct World<'m> {
-    arrivals_fingerprint: u64,
-    m: &'m Model,
-    q: EventQueue<Event>,
+    model: &'m Model,
+    events: EventQueue<Event>,
     rng: Streams,
     rec: Recorder,
     series: TimeSeries,
     gauges: Gauges,
-    requests: Vec<Request>,
-    free_requests: Vec<u32>,
-    actors: Vec<Actor>,
-    free_actors: Vec<u32>,
-    sessions: Vec<Session>,
-    free_sessions: Vec<u32>,
-    instances: Vec<Instance>,
-    alive: Vec<u32>,
-    free_slots: u64,
-    pending: VecDeque<(u32, u32)>,
-    deadline_armed: bool,
-    policy: Option<Box<dyn ScalingPolicy>>,
-    window: MetricWindow,
+    arrivals_fingerprint: u64,
+    requests: Arena<RequestId, Request>,
+    actors: Arena<ActorId, Actor>,
+    sessions: Arena<SessionId, Session>,
+    fleet: Fleet,
+    pending: Pending,
+    /// LLM provider quotas, one per entry of [`Model::llms`].
     quotas: Vec<Quota>,
+    /// The app's per-user limits.
     limiter: RateLimiter,
-    rates: PlatformRates,
-    usage: Usage,
-    warmup_integrals: GaugeSet,
-    warmup_cost: CostTotals,
-    max_instances_seen: u32,
+    accounting: Accounting,
 }
 
 /// Runs replication `replication` of `model` with `warmup` seconds discarded.
 pub fn run_replication(
     model: &Model,
-    prices: &crate::config::PlatformPrices,
     replication: u32,
     warmup: f64,
 ) -> Result<ReplicationResult, Aborted> {
-    let mut w = World::new(model, prices, replication, warmup);
+    let mut w = World::new(model, replication, warmup);
     w.start();
-    let stall_budget = stall_budget(w.actors.len());
+    let stall_budget = stall_budget(w.actors.slots());
     let mut instant = f64::NEG_INFINITY;
     let mut at_instant = 0u64;
-    while let Some(t) = w.q.peek_time() {
+    while let Some(t) = w.events.peek_time() {
         if t > model.horizon {
             break;
         }
@@ -201,13 +231,13 @@ pub fn run_replication(
             instant = t;
             at_instant = 1;
         }
-        let (_, event) = w.q.pop().expect("peeked");
+        let (_, event) = w.events.pop().expect("peeked");
         w.handle(event);
-        if w.requests.len() > MAX_REQUESTS_IN_SYSTEM {
+        if w.requests.slots() > MAX_REQUESTS_IN_SYSTEM {
             return Err(Aborted::Overload {
                 replication,
                 time: t,
-                in_system: w.requests.len() - w.free_requests.len(),
+                in_system: w.requests.in_use(),
             });
         }
     }
@@ -264,102 +294,100 @@ pub enum Aborted {
 }
 
 impl<'m> World<'m> {
-    fn new(
-        m: &'m Model,
-        prices: &crate::config::PlatformPrices,
-        replication: u32,
-        warmup: f64,
-    ) -> Self {
+    fn new(model: &'m Model, replication: u32, warmup: f64) -> Self {
         Self {
-            arrivals_fingerprint: 0,
-            m,
-            q: EventQueue::new(),
-            rng: Streams::new(m.seed, replication),
-            rec: Recorder::new(warmup, m.horizon, m.program.agents.len()),
-            series: TimeSeries::new(m.sample_interval, m.horizon),
+            model,
+            events: EventQueue::new(),
+            rng: Streams::new(model.seed, replication),
+            rec: Recorder::new(warmup, model.horizon, model.program.agents.len()),
+            series: TimeSeries::new(model.sample_interval, model.horizon),
             gauges: Gauges::default(),
-            requests: Vec::new(),
-            free_requests: Vec::new(),
-            actors: Vec::new(),
-            free_actors: Vec::new(),
-            sessions: Vec::new(),
-            free_sessions: Vec::new(),
-            instances: Vec::new(),
-            alive: Vec::new(),
-            free_slots: 0,
-            pending: VecDeque::new(),
-            deadline_armed: false,
-            policy: m.autoscaler.policy(),
-            window: MetricWindow::default(),
-            quotas: m.models.iter().map(Quota::new).collect(),
-            limiter: RateLimiter::new(m.sessions_per_day, m.concurrent_sessions, m.identities()),
-            rates: PlatformRates::from_prices(m.billing, prices),
-            usage: Usage::default(),
-            warmup_integrals: GaugeSet::default(),
-            warmup_cost: CostTotals::default(),
-            max_instances_seen: 0,
+            arrivals_fingerprint: 0,
+            requests: Arena::default(),
+            actors: Arena::default(),
+            sessions: Arena::default(),
+            fleet: Fleet {
+                instances: Arena::default(),
+                alive: Vec::new(),
+                free_slots: 0,
+                policy: model.autoscaler.policy(),
+                window: MetricWindow::default(),
+                max_instances_seen: 0,
+            },
+            pending: Pending::default(),
+            quotas: model.llms.iter().map(Quota::new).collect(),
+            limiter: RateLimiter::new(
+                model.sessions_per_day,
+                model.concurrent_sessions,
+                model.identities(),
+            ),
+            accounting: Accounting::default(),
         }
     }
 
     fn now(&self) -> f64 {
-        self.q.now()
+        self.events.now()
     }
 
     // ----- setup and teardown -------------------------------------------------------------
 
     fn start(&mut self) {
-        for _ in 0..self.m.min_instances {
+        for _ in 0..self.model.min_instances {
             // Min instances are warm at time 0.
             self.new_instance(true, true);
         }
-        match &self.m.traffic {
+        match &self.model.traffic {
             Traffic::Closed { starts, .. } => {
                 for (i, t) in starts.iter().enumerate() {
-                    self.q.schedule(*t, Event::Spawn(i as u32));
+                    self.events.schedule(*t, Event::Spawn(i as u32));
                 }
             }
             Traffic::Open { profile, .. } => {
-                let t = profile.next_arrival(0.0, self.m.horizon, &mut self.rng.arrivals);
+                let t = profile.next_arrival(0.0, self.model.horizon, &mut self.rng.arrivals);
                 if t.is_finite() {
-                    self.q.schedule(t, Event::Arrival);
+                    self.events.schedule(t, Event::Arrival);
                 }
             }
         }
-        if let Some(p) = &self.policy {
-            self.q.schedule(p.cadence().interval, Event::Autoscale);
+        if let Some(p) = &self.fleet.policy {
+            self.events.schedule(p.cadence().interval, Event::Autoscale);
         }
-        self.q.schedule(self.m.sample_interval, Event::Sample);
+        self.events
+            .schedule(self.model.sample_interval, Event::Sample);
         if self.rec.warmup > 0.0 {
-            self.q.schedule(self.rec.warmup, Event::WarmupEnd);
+            self.events.schedule(self.rec.warmup, Event::WarmupEnd);
         } else {
-            self.max_instances_seen = self.alive.len() as u32;
+            self.fleet.max_instances_seen = self.fleet.alive.len() as u32;
         }
     }
 
     fn cost_until(&self, now: f64) -> CostTotals {
         let mut c = CostTotals {
-            cloud_run_requests: self.usage.requests * self.rates.request,
-            llm_input: self.usage.llm_input,
-            llm_output: self.usage.llm_output,
-            datastore_reads: self.usage.datastore[0],
-            datastore_writes: self.usage.datastore[1],
-            datastore_deletes: self.usage.datastore[2],
+            cloud_run_requests: self.accounting.usage.requests * self.model.rates.request,
+            llm_input: self.accounting.usage.llm_input,
+            llm_output: self.accounting.usage.llm_output,
+            datastore_reads: self.accounting.usage.datastore[0],
+            datastore_writes: self.accounting.usage.datastore[1],
+            datastore_deletes: self.accounting.usage.datastore[2],
             ..CostTotals::default()
         };
-        self.rates.add_compute(self.m, &self.instances, now, &mut c);
+        add_compute(self.model, self.fleet.instances.as_slice(), now, &mut c);
         c
     }
 
     fn finish(mut self) -> ReplicationResult {
-        let end = self.m.horizon;
+        let end = self.model.horizon;
         self.gauges.advance(end);
-        let cost = self.cost_until(end).since(&self.warmup_cost);
+        let cost = self.cost_until(end).since(&self.accounting.warmup_cost);
         ReplicationResult {
             window: end - self.rec.warmup,
-            integrals: self.gauges.integral.since(&self.warmup_integrals),
-            max_instances: self.max_instances_seen,
+            integrals: self
+                .gauges
+                .integral
+                .since(&self.accounting.warmup_integrals),
+            max_instances: self.fleet.max_instances_seen,
             cost,
-            events: self.q.fired(),
+            events: self.events.fired(),
             arrivals_fingerprint: self.arrivals_fingerprint,
             timeseries: self.series.rows,
             recorder: self.rec,
@@ -375,12 +403,12 @@ impl<'m> World<'m> {
             Event::Arrival => self.arrival(),
             Event::Deadline => self.expire_pending(),
             Event::Timeout(r, g) => {
-                if self.is_live(r, g) && self.requests[r as usize].state == RequestState::Running {
+                if self.is_live(r, g) && self.requests[r].state == RequestState::Running {
                     self.fail(r, ErrorCause::Timeout);
                 }
             }
             Event::Ready(i) => {
-                if self.instances[i as usize].state == InstanceState::Starting {
+                if self.fleet.instances[i].state == InstanceState::Starting {
                     self.instance_ready(i);
                     self.drain_pending();
                 }
@@ -410,20 +438,21 @@ impl<'m> World<'m> {
                 let now = self.now();
                 self.gauges.advance(now);
                 self.series.close_bucket(now, &self.gauges.integral);
-                self.q.schedule_in(self.series.interval(), Event::Sample);
+                self.events
+                    .schedule_in(self.series.interval(), Event::Sample);
             }
             Event::WarmupEnd => {
                 let now = self.now();
                 self.gauges.advance(now);
-                self.warmup_integrals = self.gauges.integral;
-                self.warmup_cost = self.cost_until(now);
-                self.max_instances_seen = self.alive.len() as u32;
+                self.accounting.warmup_integrals = self.gauges.integral;
+                self.accounting.warmup_cost = self.cost_until(now);
+                self.fleet.max_instances_seen = self.fleet.alive.len() as u32;
             }
         }
     }
 
     #[inline]
-    fn is_live(&self, r: u32, g: u32) -> bool {
-        self.requests[r as usize].generation == g
+    fn is_live(&self, r: RequestId, g: u32) -> bool {
+        self.requests[r].generation == g
     }
 }
