@@ -4,7 +4,6 @@
 
 use hdrhistogram::Histogram;
 
-use crate::config::Experiment;
 use crate::metrics::{AgentUsage, ErrorCause, SEGMENTS, TurnComponent, latency_histogram};
 use crate::results::*;
 use crate::stats::Estimate;
@@ -248,151 +247,214 @@ fn agent_rows(reps: &[ReplicationResult], agents: &[String]) -> Vec<AgentRow> {
         .collect()
 }
 
-/// Builds the run's output from its replications of the compiled `model`.
-pub fn summarize(
-    e: &Experiment,
-    reps: &[ReplicationResult],
-    warmup: f64,
-    model: &Model,
-) -> RunOutput {
-    let agents = &model.program.agents;
-    let first = &reps[0].recorder;
+/// The replications every section of the summary is built from.
+#[derive(Clone, Copy)]
+struct Replications<'a>(&'a [ReplicationResult]);
+
+impl Replications<'_> {
+    /// Estimate across replications of `f` of each.
+    fn estimate(self, f: impl Fn(&ReplicationResult) -> f64) -> Estimate {
+        estimate(self.0.iter().map(f))
+    }
+
+    /// Plain mean across replications of `f` of each (no interval).
+    fn mean(self, f: impl Fn(&ReplicationResult) -> f64) -> f64 {
+        self.0.iter().map(f).sum::<f64>() / self.0.len() as f64
+    }
+
+    /// Total over replications of the count `f` of each.
+    fn total(self, f: impl Fn(&ReplicationResult) -> u64) -> u64 {
+        self.0.iter().map(f).sum()
+    }
+
+    /// `f`, a quantity per replication's measured window, as a rate per day.
+    fn per_day(self, f: impl Fn(&ReplicationResult) -> f64) -> Estimate {
+        self.estimate(|r| f(r) * 86_400.0 / r.window)
+    }
+}
+
+/// Turn and session-start latency.
+fn latencies(reps: Replications) -> (LatencySummary, LatencySummary) {
+    let first = &reps.0[0].recorder;
     let turn = latency_summary(
-        &reps.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
+        &reps.0.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
         &first.segment_turns.iter().collect::<Vec<_>>(),
     );
     let start = latency_summary(
-        &reps.iter().map(|r| &r.recorder.start).collect::<Vec<_>>(),
+        &reps.0.iter().map(|r| &r.recorder.start).collect::<Vec<_>>(),
         &first.segment_starts.iter().collect::<Vec<_>>(),
     );
-    let breakdown: Vec<BreakdownRow> = TurnComponent::ALL
+    (turn, start)
+}
+
+/// Mean and p95 of each component of turn time.
+fn breakdown(reps: Replications) -> Vec<BreakdownRow> {
+    TurnComponent::ALL
         .iter()
         .map(|&c| BreakdownRow {
             component: c,
-            mean: estimate(reps.iter().map(|r| {
+            mean: reps.estimate(|r| {
                 ratio(
                     r.recorder.breakdown_sum[c.index()],
                     r.recorder.turns_ok as f64,
                 )
-            })),
+            }),
             p95: estimate(
-                reps.iter()
+                reps.0
+                    .iter()
                     .filter(|r| r.recorder.turns_ok > 0)
                     .map(|r| r.recorder.component_quantile(c, 0.95)),
             ),
         })
-        .collect();
+        .collect()
+}
+
+/// Failures by cause, and the error rates with and without the app's own 429s.
+fn errors(reps: Replications) -> (ErrorCounts, Estimate, Estimate) {
     let mut errors = ErrorCounts::default();
-    for r in reps {
+    for r in reps.0 {
         for c in ErrorCause::ALL {
             errors.add(c, r.recorder.errors.get(c));
         }
     }
-    let per_rep = |f: &dyn Fn(&ReplicationResult) -> f64| estimate(reps.iter().map(f));
-    let error_rate =
-        per_rep(&|r| ratio(r.recorder.errors.total() as f64, r.recorder.finished as f64));
-    let error_rate_excluding_rate_limits = per_rep(&|r| {
+    let rate =
+        reps.estimate(|r| ratio(r.recorder.errors.total() as f64, r.recorder.finished as f64));
+    let excluding_rate_limits = reps.estimate(|r| {
         let e = &r.recorder.errors;
         ratio(
             (e.total() - e.rate_limited) as f64,
             r.recorder.finished as f64,
         )
     });
-    let day = |r: &ReplicationResult, x: f64| x * 86_400.0 / r.window;
-    let total_cost_per_day = per_rep(&|r| day(r, r.cost.total()));
-    let breakdown_cost: Vec<CostRow> = COST_NAMES
+    (errors, rate, excluding_rate_limits)
+}
+
+fn instances(reps: Replications) -> InstanceSummary {
+    InstanceSummary {
+        mean: reps.estimate(|r| (r.integrals.ready + r.integrals.starting) / r.window),
+        max: reps.estimate(|r| f64::from(r.max_instances)),
+        cold_starts: reps.total(|r| r.recorder.cold_starts),
+    }
+}
+
+fn cpu(reps: Replications) -> CpuSummary {
+    CpuSummary {
+        mean: reps.estimate(|r| ratio(r.integrals.busy_vcpus, r.integrals.capacity_vcpus)),
+        slowdown: reps.estimate(|r| {
+            ratio(
+                r.recorder.cpu_slowdown_sum,
+                r.recorder.cpu_slowdown_turns as f64,
+            )
+        }),
+    }
+}
+
+fn concurrency(reps: Replications) -> ConcurrencySummary {
+    ConcurrencySummary {
+        mean_in_flight: reps.estimate(|r| r.integrals.in_flight / r.window),
+        mean_pending: reps.estimate(|r| r.integrals.pending / r.window),
+        turn_wait_probability: reps
+            .estimate(|r| r.recorder.component_share_nonzero(TurnComponent::Pending)),
+    }
+}
+
+fn llm(reps: Replications, agents: &[String]) -> LlmSummary {
+    let per_turn = |count: fn(&ReplicationResult) -> u64| {
+        reps.estimate(move |r| ratio(count(r) as f64, r.recorder.turns_ok as f64))
+    };
+    LlmSummary {
+        calls_per_turn: per_turn(|r| r.recorder.turn_llm_calls),
+        input_tokens_per_turn: per_turn(|r| r.recorder.turn_input_tokens),
+        output_tokens_per_turn: per_turn(|r| r.recorder.turn_output_tokens),
+        quota_rejections: reps.total(|r| r.recorder.quota_rejections),
+        agents: agent_rows(reps.0, agents),
+    }
+}
+
+/// Cost per turn, session and day, and each component's share of the day.
+fn cost(reps: Replications) -> CostSummary {
+    let per_day = reps.per_day(|r| r.cost.total());
+    let breakdown = COST_NAMES
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let per_day = per_rep(&|r| day(r, r.cost.components()[i]));
+            let component = reps.per_day(|r| r.cost.components()[i]);
             CostRow {
                 component: name.to_string(),
-                share: ratio(per_day.value, total_cost_per_day.value),
-                per_day,
+                share: ratio(component.value, per_day.value),
+                per_day: component,
             }
         })
         .collect();
-    let any_turns = reps.iter().any(|r| r.recorder.turns_ok > 0);
-    let any_sessions = reps.iter().any(|r| r.recorder.sessions_started > 0);
-    let l = reps
-        .iter()
-        .map(|r| (r.integrals.in_flight + r.integrals.pending) / r.window)
-        .sum::<f64>()
-        / reps.len() as f64;
-    let lambda_w = reps
-        .iter()
-        .map(|r| r.recorder.time_in_system / r.window)
-        .sum::<f64>()
-        / reps.len() as f64;
+    let any_turns = reps.0.iter().any(|r| r.recorder.turns_ok > 0);
+    let any_sessions = reps.0.iter().any(|r| r.recorder.sessions_started > 0);
+    CostSummary {
+        per_turn: any_turns
+            .then(|| reps.estimate(|r| ratio(r.cost.total(), r.recorder.turns_ok as f64))),
+        per_session: any_sessions
+            .then(|| reps.estimate(|r| ratio(r.cost.total(), r.recorder.sessions_started as f64))),
+        per_day,
+        breakdown,
+    }
+}
+
+/// Little's law as a consistency check: time-averaged requests in the system against
+/// throughput times time in system.
+fn littles_law(reps: Replications) -> LittlesLaw {
+    let l = reps.mean(|r| (r.integrals.in_flight + r.integrals.pending) / r.window);
+    let lambda_w = reps.mean(|r| r.recorder.time_in_system / r.window);
+    LittlesLaw {
+        l,
+        lambda_w,
+        relative_error: ratio((l - lambda_w).abs(), l),
+    }
+}
+
+/// Pooled latency histograms of turns and session starts.
+fn histograms(reps: Replications) -> Vec<HistogramRow> {
+    [
+        (
+            MeasuredRequest::Turn,
+            pooled(reps.0.iter().map(|r| r.recorder.turn.clone())),
+        ),
+        (
+            MeasuredRequest::SessionStart,
+            pooled(reps.0.iter().map(|r| r.recorder.start.clone())),
+        ),
+    ]
+    .iter()
+    .flat_map(|(metric, h)| histogram_rows(*metric, h))
+    .collect()
+}
+
+/// Builds the run's output from its replications of the compiled `model`, one section at a
+/// time, then judges it against the model's SLO.
+pub fn summarize(model: &Model, reps: &[ReplicationResult], warmup: f64) -> RunOutput {
+    let all = Replications(reps);
+    let (turn_latency_s, session_start_latency_s) = latencies(all);
+    let (errors, error_rate, error_rate_excluding_rate_limits) = errors(all);
     let mut summary = Summary {
         capsim_version: env!("CARGO_PKG_VERSION").to_string(),
-        experiment: e.name.clone(),
-        seed: e.seed,
+        experiment: model.name.clone(),
+        seed: model.seed,
         replications: reps.len() as u32,
         precision: None,
-        horizon_s: e.horizon.0,
+        horizon_s: model.horizon,
         warmup_s: warmup,
-        turn_latency_s: turn,
-        session_start_latency_s: start,
-        latency_breakdown_s: breakdown,
+        turn_latency_s,
+        session_start_latency_s,
+        latency_breakdown_s: breakdown(all),
         errors,
         error_rate,
         error_rate_excluding_rate_limits,
-        requests: reps.iter().map(|r| r.recorder.finished).sum(),
-        turn_throughput_per_s: per_rep(&|r| r.recorder.turns_ok as f64 / r.window),
-        instances: InstanceSummary {
-            mean: per_rep(&|r| (r.integrals.ready + r.integrals.starting) / r.window),
-            max: per_rep(&|r| f64::from(r.max_instances)),
-            cold_starts: reps.iter().map(|r| r.recorder.cold_starts).sum(),
-        },
-        cpu_utilization: CpuSummary {
-            mean: per_rep(&|r| ratio(r.integrals.busy_vcpus, r.integrals.capacity_vcpus)),
-            slowdown: per_rep(&|r| {
-                ratio(
-                    r.recorder.cpu_slowdown_sum,
-                    r.recorder.cpu_slowdown_turns as f64,
-                )
-            }),
-        },
-        concurrency: ConcurrencySummary {
-            mean_in_flight: per_rep(&|r| r.integrals.in_flight / r.window),
-            mean_pending: per_rep(&|r| r.integrals.pending / r.window),
-            turn_wait_probability: per_rep(&|r| {
-                r.recorder.component_share_nonzero(TurnComponent::Pending)
-            }),
-        },
-        llm: LlmSummary {
-            calls_per_turn: per_rep(&|r| {
-                ratio(r.recorder.turn_llm_calls as f64, r.recorder.turns_ok as f64)
-            }),
-            input_tokens_per_turn: per_rep(&|r| {
-                ratio(
-                    r.recorder.turn_input_tokens as f64,
-                    r.recorder.turns_ok as f64,
-                )
-            }),
-            output_tokens_per_turn: per_rep(&|r| {
-                ratio(
-                    r.recorder.turn_output_tokens as f64,
-                    r.recorder.turns_ok as f64,
-                )
-            }),
-            quota_rejections: reps.iter().map(|r| r.recorder.quota_rejections).sum(),
-            agents: agent_rows(reps, agents),
-        },
-        cost_usd: CostSummary {
-            per_turn: any_turns
-                .then(|| per_rep(&|r| ratio(r.cost.total(), r.recorder.turns_ok as f64))),
-            per_session: any_sessions
-                .then(|| per_rep(&|r| ratio(r.cost.total(), r.recorder.sessions_started as f64))),
-            per_day: total_cost_per_day,
-            breakdown: breakdown_cost,
-        },
-        littles_law: LittlesLaw {
-            l,
-            lambda_w,
-            relative_error: ratio((l - lambda_w).abs(), l),
-        },
+        requests: all.total(|r| r.recorder.finished),
+        turn_throughput_per_s: all.estimate(|r| r.recorder.turns_ok as f64 / r.window),
+        instances: instances(all),
+        cpu_utilization: cpu(all),
+        concurrency: concurrency(all),
+        llm: llm(all, &model.program.agents),
+        cost_usd: cost(all),
+        littles_law: littles_law(all),
         load_curve: Vec::new(),
         slo: SloVerdict {
             met: true,
@@ -402,30 +464,16 @@ pub fn summarize(
             capacity_users: None,
             first_miss_users: None,
         },
-        events: reps.iter().map(|r| r.events).sum(),
+        events: all.total(|r| r.events),
     };
     let timeseries = average_series(reps);
     summary.load_curve = load_curve(reps, &timeseries, warmup);
-    summary.slo = crate::verdict::judge(e, &summary);
-    let histogram = [
-        (
-            MeasuredRequest::Turn,
-            pooled(reps.iter().map(|r| r.recorder.turn.clone())),
-        ),
-        (
-            MeasuredRequest::SessionStart,
-            pooled(reps.iter().map(|r| r.recorder.start.clone())),
-        ),
-    ]
-    .iter()
-    .flat_map(|(metric, h)| histogram_rows(*metric, h))
-    .collect();
-    let scaling = model.autoscaler.lines.clone();
+    summary.slo = crate::verdict::judge(model, &summary);
     RunOutput {
         summary,
         timeseries,
-        histogram,
-        scaling,
+        histogram: histograms(all),
+        scaling: model.autoscaler.lines.clone(),
     }
 }
 

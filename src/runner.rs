@@ -56,7 +56,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         Ok(reps)
     };
     let mut reps = run_range(0, e.replications)?;
-    let mut output = crate::aggregate::summarize(e, &reps, warmup, &model);
+    let mut output = crate::aggregate::summarize(&model, &reps, warmup);
     if let Some(rule) = &e.precision {
         let (target, metric, cap) = rule.rule();
         let step = e.replications.max(2);
@@ -78,7 +78,7 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
                 b.set_length(u64::from(next));
             }
             reps.extend(run_range(n, next)?);
-            output = crate::aggregate::summarize(e, &reps, warmup, &model);
+            output = crate::aggregate::summarize(&model, &reps, warmup);
         }
     }
     if let Some(b) = bar {

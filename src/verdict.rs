@@ -3,13 +3,15 @@
 //! Diagnosis, in order: if failures exceed the error budget, the dominant failure cause names
 //! the bottleneck (no free slot → concurrency slots, or max instances when the fleet sat at its
 //! cap; provider 429 → LLM quota; timeouts → LLM latency; crashes → memory; app 429 → rate
-//! limit). Otherwise the largest contributor to p95 turn time does (pending wait → slots or max
+//! limit; no-slot failures that come with crashes count as memory, since a crash takes its
+//! instance's slots with it). Otherwise the largest contributor to p95 turn time does (pending wait → slots or max
 //! instances; CPU contention → CPU; LLM → LLM latency; backoff → quota; datastore).
 
-use crate::config::Experiment;
+use crate::config::Slo;
 use crate::metrics::{ErrorCause, TurnComponent};
 use crate::results::{Bottleneck, SloCheck, SloVerdict, Summary};
 use crate::stats::Estimate;
+use crate::system::model::Model;
 
 /// Error budget used for the diagnosis when the SLO sets none.
 const DEFAULT_ERROR_BUDGET: f64 = 0.01;
@@ -25,8 +27,8 @@ fn check(name: &str, target: f64, value: Estimate) -> SloCheck {
 }
 
 /// Judges a summary against the experiment's SLO and names the bottleneck.
-pub fn judge(e: &Experiment, s: &Summary) -> SloVerdict {
-    let slo = &e.slo;
+pub fn judge(m: &Model, s: &Summary) -> SloVerdict {
+    let slo = &m.slo;
     let mut checks = Vec::new();
     let t = &s.turn_latency_s;
     for (name, bound, value) in [
@@ -77,8 +79,8 @@ pub fn judge(e: &Experiment, s: &Summary) -> SloVerdict {
         });
     }
     let met = checks.iter().all(|c| c.met);
-    let (bottleneck, mut explanation) = diagnose(e, s, met);
-    let (capacity_users, first_miss_users) = capacity(e, s);
+    let (bottleneck, mut explanation) = diagnose(m, s, met);
+    let (capacity_users, first_miss_users) = capacity(&m.slo, s);
     if let Some(miss) = first_miss_users {
         explanation.push_str(&match capacity_users {
             Some(ok) => format!(
@@ -99,9 +101,9 @@ pub fn judge(e: &Experiment, s: &Summary) -> SloVerdict {
 
 /// Walks the load curve: the last segment meeting the turn-p95 and error bounds before the
 /// first that misses one.
-fn capacity(e: &Experiment, s: &Summary) -> (Option<f64>, Option<f64>) {
-    let p95_bound = e.slo.turn_p95.map(|b| b.0);
-    let err_bound = e.slo.error_rate.map(|b| b.0);
+fn capacity(slo: &Slo, s: &Summary) -> (Option<f64>, Option<f64>) {
+    let p95_bound = slo.turn_p95.map(|b| b.0);
+    let err_bound = slo.error_rate.map(|b| b.0);
     if p95_bound.is_none() && err_bound.is_none() {
         return (None, None);
     }
@@ -119,17 +121,18 @@ fn capacity(e: &Experiment, s: &Summary) -> (Option<f64>, Option<f64>) {
     (last_ok, None)
 }
 
-fn at_cap(e: &Experiment, s: &Summary) -> bool {
-    s.instances.max.value >= f64::from(e.platform.max_instances) - 0.5
+fn at_cap(m: &Model, s: &Summary) -> bool {
+    s.instances.max.value >= f64::from(m.max_instances) - 0.5
 }
 
-fn slots_or_cap(e: &Experiment, s: &Summary) -> (Bottleneck, String) {
-    if at_cap(e, s) {
+/// Waiting for a slot means slots are short, or the fleet sat at its instance cap.
+fn slots_or_cap(m: &Model, s: &Summary) -> (Bottleneck, String) {
+    if at_cap(m, s) {
         (
             Bottleneck::MaxInstances,
             format!(
                 "all {} instances are busy: requests wait for a slot (mean {:.1} pending)",
-                e.platform.max_instances, s.concurrency.mean_pending.value
+                m.max_instances, s.concurrency.mean_pending.value
             ),
         )
     } else {
@@ -137,7 +140,7 @@ fn slots_or_cap(e: &Experiment, s: &Summary) -> (Bottleneck, String) {
             Bottleneck::ConcurrencySlots,
             format!(
                 "requests wait for a free slot ({} per instance) while the autoscaler keeps {:.1} instances on average at {:.0} % CPU",
-                e.platform.max_concurrency,
+                m.max_concurrency,
                 s.instances.mean.value,
                 s.cpu_utilization.mean.value * 100.0
             ),
@@ -145,53 +148,91 @@ fn slots_or_cap(e: &Experiment, s: &Summary) -> (Bottleneck, String) {
     }
 }
 
-fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (Bottleneck, String) {
-    let budget = e.slo.error_rate.map_or(DEFAULT_ERROR_BUDGET, |f| f.0);
-    let err = &s.errors;
-    if s.error_rate.value > budget && err.total() > 0 {
-        let (count, cause) = ErrorCause::ALL
-            .iter()
-            .map(|c| (err.get(*c), *c))
-            .max_by_key(|c| c.0)
-            .unwrap_or((0, ErrorCause::NoInstance));
-        let share = count as f64 / err.total() as f64 * 100.0;
-        let rate = s.error_rate.value * 100.0;
-        return match cause {
-            ErrorCause::NoInstance => {
-                let (b, why) = slots_or_cap(e, s);
-                (
-                    b,
-                    format!(
-                        "{rate:.1} % of requests fail, {share:.0} % of them with 429 (no free slot before the pending deadline): {why}"
-                    ),
-                )
-            }
-            ErrorCause::LlmQuota => (
-                Bottleneck::LlmQuota,
-                format!(
-                    "{rate:.1} % of requests fail, {share:.0} % of them because the LLM quota still answered 429 after retries"
-                ),
-            ),
-            ErrorCause::Timeout => (
-                Bottleneck::LlmLatency,
-                format!(
-                    "{rate:.1} % of requests fail, {share:.0} % of them by the request timeout (slow LLM calls)"
-                ),
-            ),
-            ErrorCause::InstanceCrash => (
-                Bottleneck::Memory,
-                format!(
-                    "{rate:.1} % of requests fail, {share:.0} % of them when instances ran out of memory"
-                ),
-            ),
-            ErrorCause::RateLimited => (
-                Bottleneck::AppRateLimit,
-                format!(
-                    "{rate:.1} % of requests fail, {share:.0} % of them on the app's per-user session limits"
-                ),
-            ),
-        };
+/// What a limit is, as a diagnosis reads it: a named bottleneck, or waiting for a slot (which
+/// [`slots_or_cap`] resolves from the fleet).
+#[derive(Clone, Copy)]
+enum Limit {
+    Is(Bottleneck),
+    SlotsOrCap,
+}
+
+/// The diagnosis table for failures: what each dominant cause names, and how its failures
+/// happen (completing "N % of them ...").
+fn failure_reading(cause: ErrorCause) -> (Limit, &'static str) {
+    match cause {
+        ErrorCause::NoInstance => (
+            Limit::SlotsOrCap,
+            "with 429 (no free slot before the pending deadline)",
+        ),
+        ErrorCause::LlmQuota => (
+            Limit::Is(Bottleneck::LlmQuota),
+            "because the LLM quota still answered 429 after retries",
+        ),
+        ErrorCause::Timeout => (
+            Limit::Is(Bottleneck::LlmLatency),
+            "by the request timeout (slow LLM calls)",
+        ),
+        ErrorCause::InstanceCrash => (
+            Limit::Is(Bottleneck::Memory),
+            "when instances ran out of memory",
+        ),
+        ErrorCause::RateLimited => (
+            Limit::Is(Bottleneck::AppRateLimit),
+            "on the app's per-user session limits",
+        ),
     }
+}
+
+/// The diagnosis table for time: what the largest component of p95 turn time names.
+fn time_reading(component: TurnComponent) -> Limit {
+    match component {
+        TurnComponent::Pending => Limit::SlotsOrCap,
+        TurnComponent::Cpu | TurnComponent::CpuContention => Limit::Is(Bottleneck::Cpu),
+        TurnComponent::RetryBackoff => Limit::Is(Bottleneck::LlmQuota),
+        TurnComponent::Datastore => Limit::Is(Bottleneck::Datastore),
+        TurnComponent::Llm => Limit::Is(Bottleneck::LlmLatency),
+    }
+}
+
+fn diagnose(m: &Model, s: &Summary, met: bool) -> (Bottleneck, String) {
+    let budget = m.slo.error_rate.map_or(DEFAULT_ERROR_BUDGET, |f| f.0);
+    if s.error_rate.value > budget && s.errors.total() > 0 {
+        by_failures(m, s)
+    } else {
+        by_time(m, s, met)
+    }
+}
+
+/// The bottleneck the dominant failure cause names.
+fn by_failures(m: &Model, s: &Summary) -> (Bottleneck, String) {
+    let err = &s.errors;
+    let (count, dominant) = ErrorCause::ALL
+        .iter()
+        .map(|c| (err.get(*c), *c))
+        .max_by_key(|c| c.0)
+        .unwrap_or((0, ErrorCause::NoInstance));
+    // A crash takes its instance's slots with it, so no-slot 429s that come with crashes
+    // follow from them: memory, not slots, is what the errors show.
+    let (count, cause) = if dominant == ErrorCause::NoInstance && err.instance_crash > 0 {
+        (err.instance_crash, ErrorCause::InstanceCrash)
+    } else {
+        (count, dominant)
+    };
+    let share = count as f64 / err.total() as f64 * 100.0;
+    let rate = s.error_rate.value * 100.0;
+    let (limit, how) = failure_reading(cause);
+    let failing = format!("{rate:.1} % of requests fail, {share:.0} % of them {how}");
+    match limit {
+        Limit::Is(b) => (b, failing),
+        Limit::SlotsOrCap => {
+            let (b, why) = slots_or_cap(m, s);
+            (b, format!("{failing}: {why}"))
+        }
+    }
+}
+
+/// The bottleneck the largest contributor to p95 turn time names.
+fn by_time(m: &Model, s: &Summary, met: bool) -> (Bottleneck, String) {
     let p95 = |c: TurnComponent| {
         s.latency_breakdown_s
             .iter()
@@ -204,45 +245,81 @@ fn diagnose(e: &Experiment, s: &Summary, met: bool) -> (Bottleneck, String) {
         .filter(|p| p.1.is_finite())
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or((TurnComponent::Llm, 0.0));
-    let p95_turn = s.turn_latency_s.p95.value;
     let lead = if met {
         "SLO met; the largest share of p95 turn time"
     } else {
         "SLO missed; the largest share of p95 turn time"
     };
-    match top {
-        TurnComponent::Pending => {
-            let (b, why) = slots_or_cap(e, s);
-            (
-                b,
-                format!(
-                    "{lead} is waiting for a slot ({secs:.2} s at p95 of {p95_turn:.2} s): {why}"
-                ),
-            )
+    let what = match top {
+        TurnComponent::Pending => format!(
+            "waiting for a slot ({secs:.2} s at p95 of {:.2} s)",
+            s.turn_latency_s.p95.value
+        ),
+        TurnComponent::Cpu | TurnComponent::CpuContention => format!(
+            "CPU ({:.2} s demand + {:.2} s contention at p95) at {:.0} % mean utilisation",
+            p95(TurnComponent::Cpu),
+            p95(TurnComponent::CpuContention),
+            s.cpu_utilization.mean.value * 100.0
+        ),
+        TurnComponent::RetryBackoff => format!("backing off from LLM 429s ({secs:.2} s at p95)"),
+        TurnComponent::Datastore => format!("the datastore ({secs:.2} s at p95)"),
+        TurnComponent::Llm => format!(
+            "the LLM: {secs:.2} s at p95 over {:.2} calls per turn",
+            s.llm.calls_per_turn.value
+        ),
+    };
+    match time_reading(top) {
+        Limit::Is(b) => (b, format!("{lead} is {what}")),
+        Limit::SlotsOrCap => {
+            let (b, why) = slots_or_cap(m, s);
+            (b, format!("{lead} is {what}: {why}"))
         }
-        TurnComponent::Cpu | TurnComponent::CpuContention => (
-            Bottleneck::Cpu,
-            format!(
-                "{lead} is CPU ({:.2} s demand + {:.2} s contention at p95) at {:.0} % mean utilisation",
-                p95(TurnComponent::Cpu),
-                p95(TurnComponent::CpuContention),
-                s.cpu_utilization.mean.value * 100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::sample_output;
+
+    fn phase2() -> Model {
+        let e = crate::config::load(std::path::Path::new("experiments/phase2.yaml"))
+            .expect("shipped experiment loads")
+            .experiment;
+        Model::build(&e).expect("compiles")
+    }
+
+    #[test]
+    fn crashes_name_memory_even_when_no_slot_failures_outnumber_them() {
+        let mut s = sample_output().summary;
+        s.errors = Default::default();
+        s.errors.add(ErrorCause::NoInstance, 900);
+        s.errors.add(ErrorCause::InstanceCrash, 100);
+        s.error_rate = Estimate {
+            value: 1.0,
+            ci95: [1.0, 1.0],
+        };
+        let (bottleneck, why) = diagnose(&phase2(), &s, false);
+        assert_eq!(bottleneck, Bottleneck::Memory, "{why}");
+        assert!(why.contains("ran out of memory"), "{why}");
+    }
+
+    #[test]
+    fn no_slot_failures_without_crashes_still_name_slots_or_cap() {
+        let mut s = sample_output().summary;
+        s.errors = Default::default();
+        s.errors.add(ErrorCause::NoInstance, 900);
+        s.error_rate = Estimate {
+            value: 1.0,
+            ci95: [1.0, 1.0],
+        };
+        let (bottleneck, _) = diagnose(&phase2(), &s, false);
+        assert!(
+            matches!(
+                bottleneck,
+                Bottleneck::ConcurrencySlots | Bottleneck::MaxInstances
             ),
-        ),
-        TurnComponent::RetryBackoff => (
-            Bottleneck::LlmQuota,
-            format!("{lead} is backing off from LLM 429s ({secs:.2} s at p95)"),
-        ),
-        TurnComponent::Datastore => (
-            Bottleneck::Datastore,
-            format!("{lead} is the datastore ({secs:.2} s at p95)"),
-        ),
-        TurnComponent::Llm => (
-            Bottleneck::LlmLatency,
-            format!(
-                "{lead} is the LLM: {secs:.2} s at p95 over {:.2} calls per turn",
-                s.llm.calls_per_turn.value
-            ),
-        ),
+            "{bottleneck:?}"
+        );
     }
 }

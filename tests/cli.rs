@@ -17,16 +17,34 @@ use common::{MANIFEST_DIR, SHORT_RUN, path_str, run_fails, run_ok, sim, text};
 /// The eight bytes every PNG file starts with.
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
-/// Every file a run writes into its output folder.
-const OUTPUT_FILES: [&str; 7] = [
-    "summary.json",
-    "timeseries.csv",
-    "latency_histogram.csv",
-    "latency_cdf.png",
-    "instances_cpu.png",
-    "latency_breakdown.png",
-    "cost_breakdown.png",
-];
+/// Every file a run writes into its output folder, as docs/summary-schema.md lists them: the
+/// back-quoted names in the first column of its first table. A new output file that the docs
+/// do not list fails `run_writes_every_file_and_nothing_else`.
+fn output_files() -> Vec<String> {
+    let doc = fs::read_to_string(Path::new(MANIFEST_DIR).join("docs/summary-schema.md"))
+        .expect("docs/summary-schema.md");
+    let table = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| File |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'));
+    let names: Vec<String> = table
+        .flat_map(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            first_cell
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        names.len() >= 5,
+        "no file table in docs/summary-schema.md: {names:?}"
+    );
+    names
+}
 
 fn read_json(path: &Path) -> Value {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -181,7 +199,8 @@ fn run_prints_the_summary() {
 #[test]
 fn run_writes_every_file_and_nothing_else() {
     let Phase2Run { parent, out, .. } = phase2_run();
-    for name in OUTPUT_FILES {
+    let documented = output_files();
+    for name in &documented {
         let path = out.join(name);
         let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{name} not written: {e}"));
         assert!(!bytes.is_empty(), "{name} is empty");
@@ -195,9 +214,7 @@ fn run_writes_every_file_and_nothing_else() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     entries.sort();
-    let mut expected = OUTPUT_FILES.map(String::from).to_vec();
-    // The manifest that marks a capsim result folder.
-    expected.push(".capsim-result.json".to_string());
+    let mut expected = documented;
     expected.sort();
     assert_eq!(entries, expected);
     let siblings: Vec<_> = fs::read_dir(parent)
@@ -356,8 +373,8 @@ fn variants_get_one_folder_each() {
     for v in ["100", "500", "1000"] {
         let name = format!("daily-cost-{v}");
         let dir = tmp.path().join(&name);
-        for file in OUTPUT_FILES {
-            assert!(dir.join(file).is_file(), "{name}/{file} missing");
+        for file in output_files() {
+            assert!(dir.join(&file).is_file(), "{name}/{file} missing");
         }
         let s = read_json(&dir.join("summary.json"));
         assert_eq!(s["experiment"], name.as_str());
@@ -603,8 +620,8 @@ fn a_new_run_replaces_the_output_folder() {
         !out.join("stale.txt").exists(),
         "stale file survived: results were merged, not replaced"
     );
-    for name in OUTPUT_FILES {
-        assert!(out.join(name).is_file(), "{name} missing after re-run");
+    for name in output_files() {
+        assert!(out.join(&name).is_file(), "{name} missing after re-run");
     }
     assert_eq!(
         first,

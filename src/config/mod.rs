@@ -163,6 +163,15 @@ fn parse(
             format!("must be a finite number (got {got})"),
         ));
     }
+    if let Some((section, got)) = section_not_a_mapping(&value) {
+        return Err(locate(
+            section,
+            &provenance,
+            chain,
+            path,
+            format!("must be a mapping of settings (got {got})"),
+        ));
+    }
     // serde_yaml reads enums only from `!tags`; going through JSON's data model accepts the
     // one-key-map form (`autoscaler: {cloud_run: {...}}`) that the files use.
     let json = serde_json::to_value(&value).map_err(|e| ConfigError::Field {
@@ -181,6 +190,26 @@ fn parse(
     Ok(Loaded {
         experiment,
         provenance,
+    })
+}
+
+/// Top-level sections that hold settings by name. serde would read a list (`slo: []`) as the
+/// section's fields in order, so an empty list would silently mean "no settings".
+const SECTIONS: [&str; 6] = ["platform", "llm", "datastore", "app", "workload", "slo"];
+
+/// The first top-level section of `value` that is not a mapping, and what it is instead.
+fn section_not_a_mapping(value: &Value) -> Option<(&'static str, &'static str)> {
+    SECTIONS.iter().find_map(|&name| {
+        let kind = match value.get(name)? {
+            Value::Mapping(_) => return None,
+            Value::Sequence(_) => "a list",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "nothing",
+            Value::Tagged(_) => "a tagged value",
+        };
+        Some((name, kind))
     })
 }
 

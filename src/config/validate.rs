@@ -7,6 +7,9 @@ use crate::dist::{DistSpec, DistValue, Sampler};
 
 type Check = Result<(), FieldError>;
 
+/// Shortest horizon a run accepts, seconds.
+const MIN_HORIZON_S: f64 = 1.0;
+
 fn fail(field: impl Into<String>, message: impl Into<String>) -> Check {
     Err(FieldError {
         field: field.into(),
@@ -64,7 +67,15 @@ pub fn validate(e: &Experiment) -> Check {
             ),
         )?;
     }
-    positive("horizon", e.horizon.0)?;
+    if e.horizon.0 < MIN_HORIZON_S {
+        fail(
+            "horizon",
+            format!(
+                "must be at least {MIN_HORIZON_S} s (got {} s): a shorter run cannot hold a single request",
+                e.horizon.0
+            ),
+        )?;
+    }
     positive("sample_interval", e.sample_interval.0)?;
     check_buckets(e).or_else(|m| fail("sample_interval", m))?;
     if let Warmup::Fixed(w) = e.warmup

@@ -521,6 +521,43 @@ fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
     Ok(())
 }
 
+/// Which way a chart's 95 % interval whiskers run.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// Up a vertical bar.
+    Vertical,
+    /// Along a horizontal bar.
+    Horizontal,
+}
+
+/// Draws 95 % interval whiskers, each a line between its two ends, with one "95 % CI" legend
+/// entry drawn the same way round; nothing when there are none.
+fn draw_whiskers<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
+    whiskers: impl Iterator<Item = [(X::ValueType, Y::ValueType); 2]>,
+    direction: Direction,
+) -> anyhow::Result<()>
+where
+    X::ValueType: Clone + 'a,
+    Y::ValueType: Clone + 'a,
+{
+    let style = C_DARK.stroke_width(2);
+    let lines: Vec<_> = whiskers
+        .map(|ends| PathElement::new(ends.to_vec(), style))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    chart
+        .draw_series(lines)?
+        .label("95 % CI")
+        .legend(move |(x, y)| match direction {
+            Direction::Vertical => PathElement::new(vec![(x + 12, y - 7), (x + 12, y + 7)], style),
+            Direction::Horizontal => PathElement::new(vec![(x, y), (x + 24, y)], style),
+        });
+    Ok(())
+}
+
 /// The 95 % interval as drawable bounds (clamped at zero), when it is finite.
 fn ci_bounds(e: &Estimate) -> Option<(f64, f64)> {
     let [lo, hi] = e.ci95;
@@ -602,29 +639,14 @@ pub fn latency_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                     Rectangle::new([(x, y - 6), (x + 24, y + 6)], colour.filled())
                 });
         }
-        let whiskers: Vec<_> = slots()
-            .flat_map(|(x, r)| {
-                bars.iter().filter_map(move |&(pick, left, right, _, _)| {
-                    let (lo, hi) = ci_bounds(&pick(r))?;
-                    let mid = x + (left + right) / 2;
-                    Some(PathElement::new(
-                        vec![(mid, lo), (mid, hi)],
-                        C_DARK.stroke_width(2),
-                    ))
-                })
+        let whiskers = slots().flat_map(|(x, r)| {
+            bars.iter().filter_map(move |&(pick, left, right, _, _)| {
+                let (lo, hi) = ci_bounds(&pick(r))?;
+                let mid = x + (left + right) / 2;
+                Some([(mid, lo), (mid, hi)])
             })
-            .collect();
-        if !whiskers.is_empty() {
-            chart
-                .draw_series(whiskers)?
-                .label("95 % CI")
-                .legend(|(x, y)| {
-                    PathElement::new(
-                        vec![(x + 12, y - 7), (x + 12, y + 7)],
-                        C_DARK.stroke_width(2),
-                    )
-                });
-        }
+        });
+        draw_whiskers(&mut chart, whiskers, Direction::Vertical)?;
         chart.draw_series(slots().flat_map(|(x, r)| {
             bars.iter().filter_map(move |&(pick, left, right, _, _)| {
                 let e = pick(r);
@@ -692,24 +714,12 @@ pub fn cost_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
             }))?
             .label("dollars per day (share of total)")
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 24, y + 6)], C_GREEN.filled()));
-        let whiskers: Vec<_> = slots()
-            .filter_map(|(y, r)| {
-                let (lo, hi) = ci_bounds(&r.per_day)?;
-                let mid = y + SLOT / 2;
-                Some(PathElement::new(
-                    vec![(lo, mid), (hi, mid)],
-                    C_DARK.stroke_width(2),
-                ))
-            })
-            .collect();
-        if !whiskers.is_empty() {
-            chart
-                .draw_series(whiskers)?
-                .label("95 % CI")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], C_DARK.stroke_width(2))
-                });
-        }
+        let whiskers = slots().filter_map(|(y, r)| {
+            let (lo, hi) = ci_bounds(&r.per_day)?;
+            let mid = y + SLOT / 2;
+            Some([(lo, mid), (hi, mid)])
+        });
+        draw_whiskers(&mut chart, whiskers, Direction::Horizontal)?;
         chart.draw_series(slots().map(|(y, r)| {
             let v = r.per_day.value;
             let end = ci_bounds(&r.per_day).map_or(v, |(_, hi)| hi.max(v));
@@ -728,13 +738,88 @@ mod tests {
     use super::*;
     use crate::report::fixture::sample_output;
 
+    /// What a chart's pixels show: how much is drawn and where a colour lies.
+    struct Picture(image::RgbImage);
+
+    impl Picture {
+        /// Decodes the PNG at `path` (which must be one, of the chart size).
+        fn open(path: &Path) -> Picture {
+            let bytes = std::fs::read(path).unwrap();
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "{} is not a PNG",
+                path.display()
+            );
+            let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), SIZE, "{}", path.display());
+            Picture(img)
+        }
+
+        /// Share of the pixels that are not white.
+        fn inked(&self) -> f64 {
+            let ink = self.0.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+            ink as f64 / f64::from(SIZE.0 * SIZE.1)
+        }
+
+        /// Pixels of exactly `colour`, and the share of the width and height they span.
+        fn coverage(&self, colour: RGBColor) -> (usize, f64, f64) {
+            let want = [colour.0, colour.1, colour.2];
+            let (mut n, mut x0, mut x1, mut y0, mut y1) = (0, u32::MAX, 0, u32::MAX, 0);
+            for (x, y, p) in self.0.enumerate_pixels() {
+                if p.0 == want {
+                    n += 1;
+                    (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+                }
+            }
+            if n == 0 {
+                return (0, 0.0, 0.0);
+            }
+            let span = |a: u32, b: u32, of: u32| f64::from(b - a + 1) / f64::from(of);
+            (n, span(x0, x1, SIZE.0), span(y0, y1, SIZE.1))
+        }
+    }
+
     fn assert_png(path: &Path) {
-        let bytes = std::fs::read(path).unwrap();
+        let picture = Picture::open(path);
+        assert!(picture.inked() > 0.005, "{} is blank", path.display());
+    }
+
+    #[test]
+    fn charts_draw_their_series_over_the_plot_area() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = sample_output();
+        let draw = |name: &str, chart: DrawFn| {
+            let path = dir.path().join(name);
+            chart(&out, &path).unwrap();
+            Picture::open(&path)
+        };
+        // CDF: both curves rise across most of the plot, left to right and bottom to top.
+        let cdf = draw("cdf.png", latency_cdf);
+        for colour in [C_BLUE, C_ORANGE] {
+            let (n, wide, high) = cdf.coverage(colour);
+            assert!(n > 500 && high > 0.5, "cdf curve: {n} px, {high:.2} high");
+            assert!(wide > 0.1, "cdf curve: {wide:.2} wide");
+        }
         assert!(
-            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "{} is not a PNG",
-            path.display()
+            cdf.coverage(C_BLUE).1 > 0.5,
+            "the turn curve spans the x axis"
         );
+        // Time series: the ready-instance and CPU lines run along the whole time axis.
+        let series = draw("inst.png", instances_cpu);
+        for colour in [C_BLUE, C_GREEN, C_PURPLE] {
+            let (n, wide, _) = series.coverage(colour);
+            assert!(n > 300 && wide > 0.6, "series line: {n} px, {wide:.2} wide");
+        }
+        // Breakdown: filled mean and p95 bars, the LLM's the tallest.
+        let breakdown = draw("breakdown.png", latency_breakdown);
+        for colour in [C_BLUE, C_ORANGE] {
+            let (n, wide, high) = breakdown.coverage(colour);
+            assert!(n > 5_000 && wide > 0.4 && high > 0.4, "bars: {n} px");
+        }
+        // Cost: one filled bar per component, the largest spanning most of the width.
+        let cost = draw("cost.png", cost_breakdown);
+        let (n, wide, high) = cost.coverage(C_GREEN);
+        assert!(n > 20_000 && wide > 0.5 && high > 0.5, "cost bars: {n} px");
     }
 
     #[test]
@@ -746,16 +831,15 @@ mod tests {
         out.summary.latency_breakdown_s.clear();
         out.summary.cost_usd.breakdown.clear();
         out.summary.cost_usd.per_day.value = f64::NAN;
-        let charts: [(&str, DrawFn); 4] = [
-            ("cdf.png", latency_cdf),
-            ("inst.png", instances_cpu),
-            ("breakdown.png", latency_breakdown),
-            ("cost.png", cost_breakdown),
-        ];
-        for (name, chart) in charts {
+        for (name, chart) in crate::report::files::CHARTS {
             let path = dir.path().join(name);
             chart(&out, &path).unwrap();
             assert_png(&path);
+            // No data: the note is drawn, no series is.
+            let picture = Picture::open(&path);
+            for colour in [C_BLUE, C_ORANGE, C_GREEN] {
+                assert_eq!(picture.coverage(colour).0, 0, "{name}");
+            }
         }
 
         let mut out = sample_output();
@@ -773,7 +857,7 @@ mod tests {
         }
         out.scaling.max_instances = 500;
         out.summary.slo.checks[0].target = 1000.0;
-        for (name, chart) in charts {
+        for (name, chart) in crate::report::files::CHARTS {
             let path = dir.path().join(name);
             chart(&out, &path).unwrap();
             assert_png(&path);

@@ -2,7 +2,7 @@
 //! names. Built once per run and shared read-only by every replication.
 
 use crate::config::{
-    Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing, TaskKind,
+    Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing, Slo, TaskKind,
     WorkloadKind,
 };
 use crate::dist::Sampler;
@@ -64,6 +64,8 @@ pub enum Traffic {
 /// Everything a replication needs, validated and compiled.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// Experiment name.
+    pub name: String,
     /// vCPUs per instance.
     pub vcpu: f64,
     /// Memory limit, MiB.
@@ -124,6 +126,8 @@ pub struct Model {
     pub sample_interval: f64,
     /// Master seed.
     pub seed: u64,
+    /// The bounds the summary is judged against.
+    pub slo: Slo,
 }
 
 impl Model {
@@ -188,6 +192,7 @@ impl Model {
         };
         let limits = e.app.rate_limits.as_ref();
         Ok(Model {
+            name: e.name.clone(),
             vcpu: p.vcpu,
             memory_mib: p.memory.mib(),
             base_memory_mib: p.base_memory.mib(),
@@ -222,6 +227,7 @@ impl Model {
             horizon: e.horizon.0,
             sample_interval: e.sample_interval.0,
             seed: e.seed,
+            slo: e.slo.clone(),
         })
     }
 

@@ -147,3 +147,30 @@ fn zero_think_time_after_an_immediate_refusal_is_a_modelling_error() {
     std::fs::write(&ok, text).expect("write");
     assert!(load(&ok).is_ok());
 }
+
+#[test]
+fn a_list_where_a_section_of_settings_belongs_is_refused() {
+    for (extra, section, got) in [
+        ("slo: []\n", "slo", "a list"),
+        ("platform: 3\n", "platform", "a number"),
+        ("app: true\n", "app", "a boolean"),
+    ] {
+        let err = refused(extra);
+        assert!(
+            err.contains(&format!("field `{section}`"))
+                && err.contains(&format!("must be a mapping of settings (got {got})")),
+            "{extra}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_horizon_too_short_to_hold_a_request_is_refused() {
+    for horizon in ["1ns", "999ms"] {
+        let err = refused(&format!("horizon: {horizon}\nwarmup: 0s\n"));
+        assert!(
+            err.contains("field `horizon`") && err.contains("at least 1 s"),
+            "{horizon}: {err}"
+        );
+    }
+}
