@@ -40,7 +40,8 @@ fn seconds(micros: u64) -> f64 {
 
 /// Latency estimates from one histogram per replication. With a single replication the
 /// intervals come from batch means instead: the measured window's equal time batches act as
-/// the independent units around the whole run's point estimate.
+/// the independent units around the whole run's point estimate, and, latencies being
+/// non-negative, the lower bound is cut at zero like every other interval.
 fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> LatencySummary {
     let with_data: Vec<&&Histogram<u64>> = hists.iter().filter(|h| !h.is_empty()).collect();
     let n: u64 = hists.iter().map(|h| h.len()).sum();
@@ -57,7 +58,7 @@ fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> La
             let half = across.half_width();
             Estimate {
                 value,
-                ci95: [value - half, value + half],
+                ci95: [(value - half).max(0.0), value + half],
             }
         } else {
             across
@@ -533,5 +534,28 @@ mod tests {
         assert_eq!(s.ci_method, "batch_means");
         assert!((s.p50.value - whole.value_at_quantile(0.5) as f64 / 1e6).abs() < 1e-12);
         assert!(s.p50.half_width() > 0.0 && s.p50.contains(s.p50.value));
+    }
+
+    #[test]
+    fn batch_means_intervals_stop_at_zero() {
+        // Nine fast batches and one slow one: the raw interval around the small median
+        // reaches below zero.
+        let mut whole = latency_histogram();
+        let batches: Vec<_> = (0..10)
+            .map(|b| {
+                let mut h = latency_histogram();
+                let v = if b == 9 { 20.0 } else { 0.1 };
+                for _ in 0..100 {
+                    record_seconds(&mut h, v);
+                    record_seconds(&mut whole, v);
+                }
+                h
+            })
+            .collect();
+        let s = latency_summary(&[&whole], &batches.iter().collect::<Vec<_>>());
+        assert_eq!(s.ci_method, "batch_means");
+        assert!(s.p50.value < 0.2, "p50 {}", s.p50.value);
+        assert_eq!(s.p50.ci95[0], 0.0, "{:?}", s.p50.ci95);
+        assert!(s.p50.ci95[1] > 1.0, "{:?}", s.p50.ci95);
     }
 }

@@ -83,6 +83,7 @@ pub struct LatencySummary {
     pub n: u64,
     /// How the intervals were made: `replications` (Student-t across replications) or
     /// `batch_means` (one replication: across 10 equal time batches of the measured window).
+    /// Either way a lower bound below zero is cut at zero (latencies are non-negative).
     pub ci_method: String,
     /// Mean.
     pub mean: Estimate,
