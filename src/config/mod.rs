@@ -13,6 +13,7 @@
 
 mod error;
 mod model;
+mod nesting;
 mod overlay;
 mod validate;
 
@@ -343,6 +344,16 @@ fn load_merged(
         });
     }
     let text = read_bounded(path)?;
+    if let Some(line) = nesting::too_deep(&text) {
+        return Err(ConfigError::Syntax {
+            file: path.to_path_buf(),
+            line: Some(line),
+            message: format!(
+                "brackets nest deeper than {} levels",
+                nesting::MAX_FLOW_DEPTH
+            ),
+        });
+    }
     let own: Value = serde_yaml::from_str(&text).map_err(|e| {
         let message = e.to_string();
         ConfigError::Syntax {

@@ -46,6 +46,12 @@ impl Overlay {
                 "`{path}` is not a dotted path of field names (e.g. platform.max_concurrency)"
             ));
         }
+        if super::nesting::too_deep(value).is_some() {
+            return Err(format!(
+                "the value of `{path}` nests brackets deeper than {} levels",
+                super::nesting::MAX_FLOW_DEPTH
+            ));
+        }
         let value: Value = serde_yaml::from_str(value)
             .map_err(|e| format!("the value of `{path}` is not valid YAML: {e}"))?;
         Ok(Overlay {

@@ -174,3 +174,25 @@ fn a_horizon_too_short_to_hold_a_request_is_refused() {
         );
     }
 }
+
+#[test]
+fn deeply_nested_brackets_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let path = write(
+        dir.path(),
+        "deep.yaml",
+        &format!("name: x\nplatform: {deep}\n"),
+    );
+    let err = load_all(&path)
+        .map(|_| ())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("deep.yaml:2") && err.contains("brackets nest deeper than 64 levels"),
+        "{err}"
+    );
+    // The message is the guard's, not the parser's: the parser never saw the text.
+    let set = Overlay::parse_set(&format!("platform.vcpu={deep}")).expect_err("refused");
+    assert!(set.contains("deeper than 64 levels"), "{set}");
+}
