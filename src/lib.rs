@@ -2,6 +2,8 @@
 //! platforms. Flow: experiment file → [`config`] → [`system::model`] → [`system`] event loop
 //! (one world per replication, on [`engine`]) → [`metrics`] → [`aggregate`] → [`report`].
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod aggregate;
 pub mod budget;
 pub mod calibrate;

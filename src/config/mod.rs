@@ -25,7 +25,6 @@ use serde_yaml::{Mapping, Value};
 pub use error::{ConfigError, FieldError, Reason};
 pub use model::*;
 pub use overlay::{COMMAND_LINE, Overlay};
-pub use validate::check_buckets;
 
 /// An experiment with where each of its settings came from.
 #[derive(Debug, Clone)]

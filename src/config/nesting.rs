@@ -4,13 +4,13 @@
 
 /// Deepest nesting of flow collections (`[...]`, `{...}`) a file may hold; the shipped files
 /// nest at most four levels.
-pub const MAX_FLOW_DEPTH: usize = 64;
+pub(super) const MAX_FLOW_DEPTH: usize = 64;
 
 /// The 1-based line on which `text` first opens more than [`MAX_FLOW_DEPTH`] nested flow
 /// collections, if it does. Quoted strings and comments are skipped; a quote counts only where
 /// a YAML scalar can start (after a space, `[`, `{`, `,`, `:` or at the start of a line), so an
 /// apostrophe inside a word is not taken for one.
-pub fn too_deep(text: &str) -> Option<usize> {
+pub(super) fn too_deep(text: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut line = 1;
     let mut previous = '\n';

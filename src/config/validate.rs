@@ -38,10 +38,10 @@ fn positive(field: &str, v: f64) -> Check {
 }
 
 /// Most time-series buckets a run may ask for (`horizon / sample_interval`).
-pub const MAX_BUCKETS: f64 = 1_000_000.0;
+const MAX_BUCKETS: f64 = 1_000_000.0;
 
 /// Checks that the time series stays a sane size.
-pub fn check_buckets(e: &Experiment) -> Result<(), String> {
+fn check_buckets(e: &Experiment) -> Result<(), String> {
     let buckets = e.horizon.0 / e.sample_interval.0;
     if buckets > MAX_BUCKETS {
         return Err(format!(
@@ -52,7 +52,7 @@ pub fn check_buckets(e: &Experiment) -> Result<(), String> {
 }
 
 /// Checks everything serde cannot.
-pub fn validate(e: &Experiment) -> Check {
+pub(super) fn validate(e: &Experiment) -> Check {
     let name_ok = !e.name.is_empty()
         && !e.name.starts_with('.')
         && e.name

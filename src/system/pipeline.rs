@@ -67,9 +67,19 @@ pub struct LlmLeaf {
 #[derive(Clone, Debug)]
 pub enum NodeKind {
     /// Children one after another: `children[first..first+len]`.
-    Sequence { first: u32, len: u32 },
-    /// Children all at once.
-    Parallel { first: u32, len: u32 },
+    Sequence {
+        /// Index of the first child in `children`.
+        first: u32,
+        /// Number of children.
+        len: u32,
+    },
+    /// Children all at once: `children[first..first+len]`.
+    Parallel {
+        /// Index of the first child in `children`.
+        first: u32,
+        /// Number of children.
+        len: u32,
+    },
     /// A CPU burst.
     Cpu(Sampler),
     /// A CPU burst saved by an agent-cache hit.
