@@ -309,10 +309,21 @@ pub struct CloudRunSpec {
 pub struct Llm {
     /// Models by name.
     pub models: BTreeMap<String, LlmModel>,
+    /// The model of every `llm` step that names none: the one place that says which model the
+    /// app runs on, so one `--set llm.default_model=NAME` switches the whole app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
     /// What the app does on a 429 from the provider.
     pub retry: RetrySpec,
     /// Multiplies every LLM latency draw ("what if Gemini slows down by 2x").
     pub latency_scale: f64,
+}
+
+impl Llm {
+    /// The model `step` runs on: its own `model`, else `default_model`.
+    pub fn model_of<'a>(&'a self, step: &'a LlmStep) -> Option<&'a str> {
+        step.model.as_deref().or(self.default_model.as_deref())
+    }
 }
 
 /// One LLM model: latency, price and quota.
@@ -526,8 +537,9 @@ pub struct CachedCpuStep {
 pub struct LlmStep {
     /// Agent name, for reports.
     pub agent: String,
-    /// Key into `llm.models`.
-    pub model: String,
+    /// Key into `llm.models` (absent: `llm.default_model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Sequential LLM calls in this run (1 + tool or transfer rounds).
     pub calls: DistSpec<Count>,
     /// Instructions and per-turn prompt tokens of each call.

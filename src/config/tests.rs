@@ -288,3 +288,78 @@ fn variant_tags_are_exactly_the_enums_variants() {
 }
 
 mod robustness;
+
+/// The model each `llm` step of `e` runs on, in file order.
+fn step_models(e: &Experiment) -> Vec<String> {
+    fn walk<'a>(steps: &'a [Step], out: &mut Vec<&'a LlmStep>) {
+        for s in steps {
+            out.extend(&s.llm);
+            for children in [&s.parallel, &s.sequence].into_iter().flatten() {
+                walk(children, out);
+            }
+        }
+    }
+    let r = &e.app.requests;
+    let mut steps = Vec::new();
+    for kind in [&r.start, &r.welcome, &r.turn, &r.close] {
+        walk(&kind.steps, &mut steps);
+    }
+    steps
+        .iter()
+        .map(|s| e.llm.model_of(s).unwrap_or("(none)").to_string())
+        .collect()
+}
+
+#[test]
+fn one_setting_switches_the_model_of_every_agent() {
+    let set = |text: &str| Overlay::parse_set(text).expect("valid --set");
+    // The plan's one Stage Manager call; the deployed app's welcome, turn and close agents; the
+    // parallel Partner, Room and Coach of the optimisation study.
+    for (file, steps) in [
+        ("experiments/phase2.yaml", 1),
+        ("experiments/phase2-deployed.yaml", 3),
+        ("experiments/seed-optimizations.yaml", 6),
+    ] {
+        let path = repo_file(file);
+        let models_of = |overlays: &[Overlay]| -> Vec<String> {
+            load_all_with(&path, overlays)
+                .expect("loads")
+                .iter()
+                .flat_map(|l| step_models(&l.experiment))
+                .collect()
+        };
+        let before = models_of(&[]);
+        assert!(
+            before.len() >= steps && before.iter().all(|m| m == "gemini-2.0-flash"),
+            "{file}: {before:?}"
+        );
+        let after = models_of(&[set("llm.default_model=gemini-2.5-flash")]);
+        assert_eq!(after.len(), before.len());
+        assert!(
+            after.iter().all(|m| m == "gemini-2.5-flash"),
+            "{file}: {after:?}"
+        );
+    }
+}
+
+#[test]
+fn a_default_model_must_exist_and_a_step_must_have_one() {
+    let path = repo_file("experiments/phase2.yaml");
+    let set = |text: &str| Overlay::parse_set(text).expect("valid --set");
+    let err = load_with(&path, &[set("llm.default_model=gemini-9")])
+        .map(|_| ())
+        .expect_err("unknown model")
+        .to_string();
+    assert!(
+        err.contains("field `llm.default_model`") && err.contains("unknown model `gemini-9`"),
+        "{err}"
+    );
+    let err = load_with(&path, &[set("llm.default_model=null")])
+        .map(|_| ())
+        .expect_err("no model")
+        .to_string();
+    assert!(
+        err.contains(".llm.model`") && err.contains("llm.default_model is not set"),
+        "{err}"
+    );
+}

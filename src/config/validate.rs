@@ -173,7 +173,22 @@ fn platform(p: &Platform) -> Check {
     Ok(())
 }
 
+/// `name` must be a key of `llm.models`.
+fn known_model(l: &Llm, field: &str, name: &str) -> Check {
+    if l.models.contains_key(name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = l.models.keys().map(String::as_str).collect();
+    fail(
+        field,
+        format!("unknown model `{name}` (known: {})", known.join(", ")),
+    )
+}
+
 fn llm(l: &Llm) -> Check {
+    if let Some(name) = &l.default_model {
+        known_model(l, "llm.default_model", name)?;
+    }
     positive("llm.latency_scale", l.latency_scale)?;
     positive("llm.retry.multiplier", l.retry.multiplier)?;
     for (name, m) in &l.models {
@@ -269,12 +284,12 @@ fn step(at: &str, s: &Step, l: &Llm) -> Check {
         dist(&format!("{at}.cached_cpu.demand"), &c.demand)?;
     }
     if let Some(m) = &s.llm {
-        if !l.models.contains_key(&m.model) {
-            let known: Vec<&str> = l.models.keys().map(String::as_str).collect();
-            fail(
+        match l.model_of(m) {
+            None => fail(
                 format!("{at}.llm.model"),
-                format!("unknown model `{}` (known: {})", m.model, known.join(", ")),
-            )?;
+                "names no model, and llm.default_model is not set",
+            )?,
+            Some(name) => known_model(l, &format!("{at}.llm.model"), name)?,
         }
         dist(&format!("{at}.llm.calls"), &m.calls)?;
         dist(&format!("{at}.llm.prompt_tokens"), &m.prompt_tokens)?;

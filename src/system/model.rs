@@ -2,8 +2,8 @@
 //! names. Built once per run and shared read-only by every replication.
 
 use crate::config::{
-    Compaction, DatastoreOpKind, Experiment, PendingDeadline, RetrySpec, Routing, Slo, TaskKind,
-    WorkloadKind,
+    Compaction, DatastoreOpKind, Experiment, LlmStep, PendingDeadline, RetrySpec, Routing, Slo,
+    TaskKind, WorkloadKind,
 };
 use crate::dist::Sampler;
 
@@ -148,7 +148,10 @@ impl Model {
             .values()
             .map(LlmRuntime::compile)
             .collect::<Result<Vec<_>, _>>()?;
-        let llm_index = |name: &str| names.iter().position(|n| n.as_str() == name);
+        let llm_index = |step: &LlmStep| {
+            let name = e.llm.model_of(step)?;
+            names.iter().position(|n| n.as_str() == name)
+        };
         let program = Program::compile(&e.app.requests, &llm_index)?;
         let d = &e.datastore;
         let datastore = DatastoreRuntime {

@@ -139,11 +139,11 @@ pub fn when_allows(when: &When, turn: u32) -> bool {
 }
 
 impl Program {
-    /// Compiles the four request pipelines. `llm_index` maps a step's `model:` name to
-    /// its index in `llm.models`.
+    /// Compiles the four request pipelines. `llm_index` maps an `llm` step to the index in
+    /// `llm.models` of the model it runs on (its own `model:`, else `llm.default_model`).
     pub fn compile(
         requests: &config::Requests,
-        llm_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&config::LlmStep) -> Option<usize>,
     ) -> Result<Program, BuildError> {
         let mut p = Program {
             nodes: Vec::new(),
@@ -171,7 +171,7 @@ impl Program {
         steps: &[Step],
         parallel: bool,
         when: Option<When>,
-        llm_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&config::LlmStep) -> Option<usize>,
     ) -> Result<u32, BuildError> {
         let ids: Vec<u32> = steps
             .iter()
@@ -192,7 +192,7 @@ impl Program {
     fn add_step(
         &mut self,
         s: &Step,
-        llm_index: &dyn Fn(&str) -> Option<usize>,
+        llm_index: &dyn Fn(&config::LlmStep) -> Option<usize>,
     ) -> Result<u32, BuildError> {
         let when = s.when.clone();
         if let Some(children) = &s.parallel {
@@ -226,7 +226,9 @@ impl Program {
             };
             NodeKind::Llm(LlmLeaf {
                 agent,
-                llm: llm_index(&l.model).ok_or_else(|| BuildError::UnknownLlm(l.model.clone()))?,
+                llm: llm_index(l).ok_or_else(|| {
+                    BuildError::UnknownLlm(l.model.clone().unwrap_or_else(|| "(none)".into()))
+                })?,
                 calls: l.calls.sampler()?,
                 prompt_tokens: l.prompt_tokens.sampler()?,
                 include_history: l.include_history,

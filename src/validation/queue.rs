@@ -137,19 +137,22 @@ fn llm_call(e: &Experiment, step: &LlmStep) -> anyhow::Result<Sampler> {
     if !matches!(calls, Sampler::Constant(n) if n == 1.0) {
         bail!("theory needs `calls: 1` in agent `{}`", step.agent);
     }
+    let name = e
+        .llm
+        .model_of(step)
+        .with_context(|| format!("agent `{}` names no LLM model", step.agent))?;
     let model = e
         .llm
         .models
-        .get(&step.model)
-        .with_context(|| format!("no LLM model `{}`", step.model))?;
+        .get(name)
+        .with_context(|| format!("no LLM model `{name}`"))?;
     let LlmLatency::EndToEnd(latency) = &model.latency else {
         bail!(
-            "theory needs `llm.models.{}.latency: {{end_to_end: ...}}` (independent of tokens)",
-            step.model
+            "theory needs `llm.models.{name}.latency: {{end_to_end: ...}}` (independent of tokens)"
         );
     };
     if model.rpm.is_some() || model.tpm.is_some() {
-        bail!("theory needs no quota on `llm.models.{}`", step.model);
+        bail!("theory needs no quota on `llm.models.{name}`");
     }
     if e.llm.latency_scale != 1.0 {
         bail!("theory needs `llm.latency_scale: 1`");
@@ -165,7 +168,9 @@ fn fork_join(e: &Experiment, branches: &[Step]) -> anyhow::Result<Service> {
     };
     if calls.len() != branches.len()
         || branches.iter().any(|b| b.when.is_some())
-        || calls.iter().any(|c| c.model != first.model)
+        || calls
+            .iter()
+            .any(|c| e.llm.model_of(c) != e.llm.model_of(first))
     {
         bail!(
             "theory needs every `parallel` branch to be an unconditional `llm` step on one model"
