@@ -15,6 +15,7 @@ mod error;
 mod model;
 mod nesting;
 mod overlay;
+mod sweep;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -83,12 +84,16 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
     let mut provenance = BTreeMap::new();
     let mut chain = Vec::new();
     let mut merged = load_merged(path, &mut provenance, &mut chain, 0)?;
-    let variants = match &mut merged {
+    let (variants, sweep) = match &mut merged {
         Value::Mapping(m) => {
             m.remove("extends");
-            m.remove("variants")
+            (m.remove("variants"), m.remove("sweep"))
         }
-        _ => None,
+        _ => (None, None),
+    };
+    let variants = match sweep {
+        None => variants,
+        Some(block) => Some(with_sweep(path, variants, &block)?),
     };
     // Drop sources of settings a child replaced wholesale (a switch of variant) and of the
     // `variants` list itself, which is not a setting.
@@ -146,6 +151,40 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
             parse(value, sources, &chain, path)
         })
         .collect()
+}
+
+/// The variants of a file with a `sweep` block: one per point, or, with `variants` too, every
+/// variant at every point (`<variant>-<point>`).
+fn with_sweep(path: &Path, variants: Option<Value>, block: &Value) -> Result<Value, ConfigError> {
+    let points = sweep::expand(block).map_err(|e| ConfigError::Field {
+        file: path.to_path_buf(),
+        line: find_line(path, &e.field).or_else(|| find_line(path, "sweep")),
+        field: e.field,
+        message: e.message,
+    })?;
+    let Some(Value::Sequence(variants)) = variants else {
+        // No variants (or a malformed list, which the variant code then reports).
+        return Ok(variants.unwrap_or(Value::Sequence(points)));
+    };
+    let name_of = |v: &Value| match v.get("name") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut combined = Vec::with_capacity(variants.len() * points.len());
+    for variant in &variants {
+        for point in &points {
+            let mut overlay = variant.clone();
+            merge(&mut overlay, point.clone());
+            if let (Value::Mapping(m), Some(v), Some(p)) =
+                (&mut overlay, name_of(variant), name_of(point))
+            {
+                m.insert("name".into(), format!("{v}-{p}").into());
+            }
+            combined.push(overlay);
+        }
+    }
+    Ok(Value::Sequence(combined))
 }
 
 fn parse(

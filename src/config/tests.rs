@@ -363,3 +363,110 @@ fn a_default_model_must_exist_and_a_step_must_have_one() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sweep_block_runs_one_variant_per_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = small_experiment(
+        dir.path(),
+        "s.yaml",
+        "s",
+        "sweep:\n  grid:\n    platform.max_concurrency: [5, 10]\n    llm.latency_scale: [1, 2]\n",
+    );
+    let all = load_all(&path).expect("a sweep loads");
+    let got: Vec<(String, u32, f64)> = all
+        .iter()
+        .map(|l| {
+            let e = &l.experiment;
+            (
+                e.name.clone(),
+                e.platform.max_concurrency,
+                e.llm.latency_scale,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("s-max_concurrency-5_latency_scale-1".to_string(), 5, 1.0),
+            ("s-max_concurrency-5_latency_scale-2".to_string(), 5, 2.0),
+            ("s-max_concurrency-10_latency_scale-1".to_string(), 10, 1.0),
+            ("s-max_concurrency-10_latency_scale-2".to_string(), 10, 2.0),
+        ]
+    );
+    // Each point's settings are sourced to the file that swept them.
+    assert_eq!(all[0].provenance["platform.max_concurrency"], path);
+}
+
+#[test]
+fn a_sweep_meets_the_checks_a_file_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unknown = small_experiment(
+        dir.path(),
+        "u.yaml",
+        "u",
+        "sweep:\n  grid:\n    platform.max_concurency: [5, 10]\n",
+    );
+    let err = load_all(&unknown)
+        .map(|_| ())
+        .expect_err("unknown field")
+        .to_string();
+    assert!(
+        err.contains("max_concurency") && err.contains("u.yaml"),
+        "{err}"
+    );
+    let bad = small_experiment(
+        dir.path(),
+        "b.yaml",
+        "b",
+        "sweep:\n  grid:\n    platform.max_concurrency: [5, 0]\n",
+    );
+    let err = load_all(&bad).map(|_| ()).expect_err("0 slots").to_string();
+    assert!(err.contains("field `platform.max_concurrency`"), "{err}");
+    let zip = small_experiment(
+        dir.path(),
+        "z.yaml",
+        "z",
+        "sweep:\n  zip:\n    platform.max_concurrency: [5, 10]\n    workload.users: [10]\n",
+    );
+    let err = load_all(&zip)
+        .map(|_| ())
+        .expect_err("unequal zip")
+        .to_string();
+    assert!(
+        err.contains("z.yaml") && err.contains("field `sweep.zip.workload.users`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn variants_times_a_sweep_is_every_variant_at_every_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = small_experiment(
+        dir.path(),
+        "v.yaml",
+        "v",
+        "sweep:\n  grid:\n    workload.users: [10, 20]\nvariants:\n  - name: small\n    platform: { max_concurrency: 5 }\n  - name: big\n    platform: { max_concurrency: 40 }\n",
+    );
+    let got: Vec<(String, u32)> = load_all(&path)
+        .expect("loads")
+        .iter()
+        .map(|l| {
+            (
+                l.experiment.name.clone(),
+                l.experiment.platform.max_concurrency,
+            )
+        })
+        .collect();
+    let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "v-small-users-10",
+            "v-small-users-20",
+            "v-big-users-10",
+            "v-big-users-20"
+        ]
+    );
+    assert_eq!(got[3].1, 40);
+}
