@@ -655,35 +655,37 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Runs an experiment named `name` over the queueing lab with `settings` (YAML lines) added,
+/// insisting it fails cleanly with exit 1 and leaves no output folder; returns stderr.
+fn lab_run_fails(name: &str, settings: &str, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(
+        &file,
+        format!("name: {name}\nextends: {MANIFEST_DIR}/models/queueing-lab.yaml\n{settings}"),
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let mut args = vec!["run", path_str(&file), "--out", path_str(&out)];
+    args.extend(extra);
+    let stderr = run_fails(&args, 1);
+    assert!(!out.exists(), "a failed run left {}", out.display());
+    stderr
+}
+
 /// Arrivals far beyond capacity with no deadline to shed them stop the run with an
 /// explanation instead of exhausting memory; no output folder is left behind.
 #[test]
 fn an_overloaded_system_stops_with_an_explanation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("flood.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: flood\nextends: {MANIFEST_DIR}/models/queueing-lab.yaml\nhorizon: 300s\nwarmup: 10s\nreplications: 1\nworkload: {{ arrivals: {{ per_second: 1000000 }} }}\n"
-        ),
-    )
-    .expect("write");
-    let out = dir.path().join("out");
-    let stderr = run_fails(
-        &[
-            "run",
-            path_str(&file),
-            "--out",
-            path_str(&out),
-            "--allow-long",
-        ],
-        1,
+    let stderr = lab_run_fails(
+        "flood",
+        "horizon: 300s\nwarmup: 10s\nreplications: 1\nworkload: { arrivals: { per_second: 1000000 } }\n",
+        &["--allow-long"],
     );
     assert!(
         stderr.contains("stopped early") && stderr.contains("requests waiting or running"),
         "{stderr}"
     );
-    assert!(!out.exists());
 }
 
 /// `--set PATH=VALUE` changes a setting as a file would, and `sim check` names the command
@@ -913,21 +915,14 @@ fn the_resource_budget_refuses_what_cannot_finish() {
 /// instant; the replication stops with a message naming the setting instead.
 #[test]
 fn a_loop_in_zero_simulated_time_stops_with_an_explanation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("spin.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: spin\nextends: {MANIFEST_DIR}/models/queueing-lab.yaml\nhorizon: 100s\nwarmup: 0s\nreplications: 1\nplatform: {{ pending_deadline: {{ fixed: 0s }} }}\nworkload: {{ kind: closed, users: 2, think_time: 0s, tasks: [{{ kind: bare_turn, weight: 1 }}] }}\n"
-        ),
-    )
-    .expect("write");
-    let out = dir.path().join("out");
-    let stderr = run_fails(&["run", path_str(&file), "--out", path_str(&out)], 1);
+    let stderr = lab_run_fails(
+        "spin",
+        "horizon: 100s\nwarmup: 0s\nreplications: 1\nplatform: { pending_deadline: { fixed: 0s } }\nworkload: { kind: closed, users: 2, think_time: 0s, tasks: [{ kind: bare_turn, weight: 1 }] }\n",
+        &[],
+    );
     assert!(
         stderr.contains("simulated clock stopped at t = ")
             && stderr.contains("workload.think_time"),
         "{stderr}"
     );
-    assert!(!out.exists());
 }

@@ -660,7 +660,8 @@ pub fn latency_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 })
             })
         }))?;
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        // Upper right: the first components (pending, CPU) are the ones that grow tall.
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
