@@ -1,0 +1,186 @@
+//! capsim's speed, measured side by side in one process (issue 11). Every capsim figure is
+//! the whole pipeline of `sim run`: load and validate the file, compile, run the
+//! replications on a rayon pool of the stated size, aggregate, and write every output file
+//! (summary, CSVs, charts) into a temporary folder with `report::OutputWriter`.
+//!
+//! - `mmc`: experiments/validation/mmc-10-0.8.yaml (2,000,000 customers over 10
+//!   replications) on 1 thread against the bare `BinaryHeap` loop of `bare_loop.rs` for the
+//!   same customers, and the file on 2 threads against 1.
+//! - `app`: the app as deployed at 1,000,000 sessions a day over 24 h
+//!   (experiments/daily-cost.yaml with `arrivals.per_day.sessions=1000000`): one replication
+//!   on 1 thread, and two replications on 2 threads.
+//! - `phase2`: experiments/phase2.yaml on 1 and 2 threads.
+//!
+//! `cargo bench --bench speed -- [--repeats N] [--only mmc|app|phase2]`. Each scenario runs
+//! its contenders alternately `N` times (default 5) and prints medians; ratios are medians
+//! of the per-repeat ratios, so load from other processes cancels out as far as it can.
+
+mod bare_loop;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use capsim::config::Overlay;
+use clap::Parser;
+
+/// Customers of the M/M/c file: 10 replications of 25,000 s at 8 per second.
+const MMC_CUSTOMERS: u64 = 2_000_000;
+
+#[derive(Parser)]
+struct Args {
+    /// Times each contender runs.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Run one scenario only.
+    #[arg(long, value_parser = ["mmc", "app", "phase2"])]
+    only: Option<String>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// One timed run of capsim's whole pipeline.
+struct Timed {
+    seconds: f64,
+    events: u64,
+}
+
+impl Timed {
+    fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+}
+
+/// An experiment file of the repository with `--set` overlays.
+struct Case {
+    file: PathBuf,
+    sets: Vec<&'static str>,
+}
+
+impl Case {
+    fn new(file: &str, sets: &[&'static str]) -> Self {
+        Self {
+            file: Path::new(env!("CARGO_MANIFEST_DIR")).join(file),
+            sets: sets.to_vec(),
+        }
+    }
+
+    /// Runs the whole pipeline on a rayon pool of `threads` threads.
+    fn run(&self, threads: usize) -> Timed {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool");
+        let out = tempfile::tempdir().expect("a temporary folder");
+        let overlays: Vec<Overlay> = self
+            .sets
+            .iter()
+            .map(|s| Overlay::parse_set(s).expect("valid --set"))
+            .collect();
+        let started = Instant::now();
+        let events = pool.install(|| {
+            let loaded = capsim::config::load_all_with(&self.file, &overlays).expect("loads");
+            let experiment = &loaded.last().expect("an experiment").experiment;
+            let output = capsim::runner::run(experiment, false).expect("runs");
+            capsim::report::OutputWriter::new(false)
+                .write(&output, &out.path().join("result"))
+                .expect("writes");
+            output.summary.events
+        });
+        Timed {
+            seconds: started.elapsed().as_secs_f64(),
+            events,
+        }
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn mmc(repeats: usize) {
+    let case = Case::new("experiments/validation/mmc-10-0.8.yaml", &[]);
+    let (mut capsim, mut bare, mut ratio, mut two, mut speedup) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut events, mut response) = (0, 0.0);
+    for _ in 0..repeats {
+        let one = case.run(1);
+        let started = Instant::now();
+        let baseline = bare_loop::mmc(MMC_CUSTOMERS, 10, 8.0, 1.0, 1);
+        let b = seconds(started.elapsed());
+        assert_eq!(baseline.events, 2 * MMC_CUSTOMERS);
+        response = baseline.mean_response;
+        let both = case.run(2);
+        events = one.events;
+        ratio.push(one.seconds / b);
+        speedup.push(one.seconds / both.seconds);
+        capsim.push(one.seconds);
+        bare.push(b);
+        two.push(both.seconds);
+    }
+    println!("mmc-10-0.8: {MMC_CUSTOMERS} customers, capsim {events} events");
+    println!(
+        "  capsim, 1 thread   {:>8.3} s  {:>6.2} M events/s",
+        median(capsim.clone()),
+        events as f64 / median(capsim) / 1e6
+    );
+    println!(
+        "  bare loop          {:>8.3} s  {:>6.2} M events/s",
+        median(bare.clone()),
+        2.0 * MMC_CUSTOMERS as f64 / median(bare) / 1e6
+    );
+    println!("  bare mean response {response:>8.3} s (Erlang C: 1.205 s)");
+    println!("  capsim / bare      {:>8.2} x", median(ratio));
+    println!("  capsim, 2 threads  {:>8.3} s", median(two));
+    println!("  1 thread / 2 thr.  {:>8.2} x", median(speedup));
+}
+
+/// Prints events/s of `case` on 1 thread and of `doubled` (twice the work) on 2.
+fn one_and_two(label: &str, case: &Case, doubled: &Case, repeats: usize) {
+    let (mut one, mut two, mut scale) = (vec![], vec![], vec![]);
+    let mut events = 0;
+    for _ in 0..repeats {
+        let a = case.run(1);
+        let b = doubled.run(2);
+        events = a.events;
+        scale.push(b.events_per_second() / a.events_per_second());
+        one.push(a.events_per_second());
+        two.push(b.events_per_second());
+    }
+    println!("{label}: {events} events per 1-thread run");
+    println!("  1 thread   {:>6.2} M events/s", median(one) / 1e6);
+    println!("  2 threads  {:>6.2} M events/s", median(two) / 1e6);
+    println!("  2 / 1      {:>6.2} x", median(scale));
+}
+
+fn main() {
+    let args = Args::parse();
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
+    let repeats = args.repeats.max(1);
+    if wanted("mmc") {
+        mmc(repeats);
+    }
+    if wanted("app") {
+        let sessions = "workload.arrivals.per_day.sessions=1000000";
+        one_and_two(
+            "app as deployed, 1,000,000 sessions/day, 24 h (1 replication; 2 on 2 threads)",
+            &Case::new("experiments/daily-cost.yaml", &[sessions, "replications=1"]),
+            &Case::new("experiments/daily-cost.yaml", &[sessions, "replications=2"]),
+            repeats,
+        );
+    }
+    if wanted("phase2") {
+        let phase2 = Case::new("experiments/phase2.yaml", &[]);
+        one_and_two("phase2", &phase2, &phase2, repeats);
+    }
+}
