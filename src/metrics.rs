@@ -18,8 +18,16 @@ pub fn latency_histogram() -> Histogram<u64> {
 /// Records `seconds` into `h` (clamped to the histogram's range).
 #[inline]
 pub fn record_seconds(h: &mut Histogram<u64>, seconds: f64) {
-    let micros = (seconds * 1e6).round().clamp(1.0, MAX_MICROS as f64) as u64;
-    h.saturating_record(micros);
+    h.saturating_record(micros(seconds));
+}
+
+/// `seconds` in whole microseconds, clamped to `[1, MAX_MICROS]`: the same as
+/// `(seconds * 1e6).round().clamp(..)`, without the libm call. On the clamped range adding one
+/// half and truncating rounds half away from zero exactly (`x + 0.5` is exact there, or
+/// crosses a power of two onto the integer it rounds to).
+#[inline]
+fn micros(seconds: f64) -> u64 {
+    ((seconds * 1e6).clamp(1.0, MAX_MICROS as f64) + 0.5) as u64
 }
 
 /// A component of a turn's time along its critical path, in breakdown order (pending first).
@@ -150,9 +158,9 @@ pub struct Recorder {
     pub segment_errors: [u64; SEGMENTS],
     /// Finished requests per segment.
     pub segment_finished: [u64; SEGMENTS],
-    /// Turn latency.
+    /// Turn latency: the sum of `segment_turns`, filled by [`Recorder::finish`].
     pub turn: Histogram<u64>,
-    /// Session-start latency.
+    /// Session-start latency: the sum of `segment_starts`, filled by [`Recorder::finish`].
     pub start: Histogram<u64>,
     /// Turn time per component (indexed by [`TurnComponent::index`]), non-zero values only.
     pub breakdown: Vec<Histogram<u64>>,
@@ -247,7 +255,6 @@ impl Recorder {
 
     /// Records one successful session start created at `created`.
     pub fn record_start(&mut self, created: f64, latency: f64) {
-        record_seconds(&mut self.start, latency);
         let seg = self.segment(created);
         record_seconds(&mut self.segment_starts[seg], latency);
         self.sessions_started += 1;
@@ -261,7 +268,6 @@ impl Recorder {
         latency: f64,
         breakdown: &[f64; TurnComponent::COUNT],
     ) {
-        record_seconds(&mut self.turn, latency);
         let seg = self.segment(created);
         record_seconds(&mut self.segment_turns[seg], latency);
         for (i, b) in breakdown.iter().enumerate() {
@@ -283,6 +289,19 @@ impl Recorder {
 }
 
 impl Recorder {
+    /// Ends the replication: every measured turn and start was recorded once, into its
+    /// load-curve segment, so the whole window's histograms are the segments' sums (exact:
+    /// same buckets), built here once instead of recording every value twice.
+    pub fn finish(&mut self) {
+        let sum = |total: &mut Histogram<u64>, parts: &[Histogram<u64>]| {
+            for h in parts {
+                total.add(h).expect("segments share the total's bounds");
+            }
+        };
+        sum(&mut self.turn, &self.segment_turns);
+        sum(&mut self.start, &self.segment_starts);
+    }
+
     /// Quantile `q` of component `c` of turn time, seconds, counting the turns where it was 0.
     pub fn component_quantile(&self, c: TurnComponent, q: f64) -> f64 {
         let i = c.index();
@@ -489,6 +508,50 @@ mod tests {
         }
         let p95 = h.value_at_quantile(0.95) as f64 / 1e6;
         assert!((p95 - 0.95).abs() < 0.95 * 0.002, "p95 = {p95}");
+    }
+
+    #[test]
+    fn micros_rounds_like_f64_round() {
+        let round = |s: f64| (s * 1e6).round().clamp(1.0, MAX_MICROS as f64) as u64;
+        let mut x = 99u64;
+        let edges = [
+            0.0, 2e-7, 5e-7, 1e-6, 1.5e-6, 2.5e-6, 0.9999995, 1.2345675, 86_400.0, 1e9,
+        ];
+        let random = (0..100_000).map(|_| {
+            x = crate::rng::mix(x);
+            // Log-uniform over 1 us .. 1 day, plus values just below a half microsecond.
+            let s = 1e-6 * 8.64e10_f64.powf((x >> 11) as f64 / (1u64 << 53) as f64);
+            if x.is_multiple_of(2) {
+                s
+            } else {
+                ((s * 1e6).floor() + 0.5 - 1e-9) / 1e6
+            }
+        });
+        for s in edges.into_iter().chain(random) {
+            assert_eq!(micros(s), round(s), "{s} s");
+        }
+        assert_eq!(micros(f64::NAN), round(f64::NAN));
+    }
+
+    #[test]
+    fn finish_sums_the_segments_into_the_window_histograms() {
+        let mut rec = Recorder::new(0.0, 100.0, 0);
+        let mut direct = latency_histogram();
+        for i in 0..1000 {
+            let (created, latency) = (f64::from(i) / 10.0, 0.1 + f64::from(i % 37) / 7.0);
+            rec.record_turn(created, latency, &[0.0; TurnComponent::COUNT]);
+            rec.record_start(created, latency * 2.0);
+            record_seconds(&mut direct, latency);
+        }
+        assert!(rec.turn.is_empty(), "filled only at the end");
+        rec.finish();
+        assert_eq!(rec.turn, direct);
+        assert_eq!(rec.start.len(), 1000);
+        for q in [0.5, 0.95, 0.99, 1.0] {
+            assert_eq!(rec.turn.value_at_quantile(q), direct.value_at_quantile(q));
+        }
+        assert_eq!(rec.turn.max(), direct.max());
+        assert_eq!(rec.turn.min(), direct.min());
     }
 
     #[test]

@@ -379,6 +379,7 @@ impl<'m> World<'m> {
         let end = self.model.horizon;
         self.gauges.advance(end);
         let cost = self.cost_until(end).since(&self.accounting.warmup_cost);
+        self.rec.finish();
         ReplicationResult {
             window: end - self.rec.warmup,
             integrals: self
