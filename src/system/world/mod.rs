@@ -19,7 +19,7 @@ use super::pipeline::{Component, Frame, RequestKind};
 use super::rate_limit::RateLimiter;
 use super::session::History;
 use super::workload::TaskPlan;
-use crate::engine::EventQueue;
+use crate::engine::{EventQueue, Lane};
 use crate::metrics::{ErrorCause, GaugeSet, Gauges, Recorder, TimeSeries};
 use crate::results::TimeSeriesRow;
 use crate::rng::Streams;
@@ -186,6 +186,9 @@ struct Accounting {
 struct World<'m> {
     model: &'m Model,
     events: EventQueue<Event>,
+    /// Per request kind: its timeout and the event lane its timeouts go to (they are all the
+    /// same delay ahead, so they come in time order).
+    timeouts: [Option<(f64, Lane)>; 4],
     rng: Streams,
     rec: Recorder,
     series: TimeSeries,
@@ -214,10 +217,7 @@ pub fn run_replication(
     let stall_budget = stall_budget(w.actors.slots());
     let mut instant = f64::NEG_INFINITY;
     let mut at_instant = 0u64;
-    while let Some(t) = w.events.peek_time() {
-        if t > model.horizon {
-            break;
-        }
+    while let Some((t, event)) = w.events.pop_until(model.horizon) {
         if t == instant {
             at_instant += 1;
             if at_instant > stall_budget {
@@ -231,7 +231,6 @@ pub fn run_replication(
             instant = t;
             at_instant = 1;
         }
-        let (_, event) = w.events.pop().expect("peeked");
         w.handle(event);
         if w.requests.slots() > MAX_REQUESTS_IN_SYSTEM {
             return Err(Aborted::Overload {
@@ -295,9 +294,15 @@ pub enum Aborted {
 
 impl<'m> World<'m> {
     fn new(model: &'m Model, replication: u32, warmup: f64) -> Self {
+        let mut events = EventQueue::new();
+        let timeouts = model
+            .program
+            .timeouts
+            .map(|t| t.map(|t| (t, events.add_lane())));
         Self {
             model,
-            events: EventQueue::new(),
+            events,
+            timeouts,
             rng: Streams::new(model.seed, replication),
             rec: Recorder::new(warmup, model.horizon, model.program.agents.len()),
             series: TimeSeries::new(model.sample_interval, model.horizon),

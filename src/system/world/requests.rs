@@ -177,8 +177,9 @@ impl World<'_> {
                 return;
             }
         }
-        if let Some(t) = self.model.program.timeouts[kind as usize] {
-            self.events.schedule(now + t, Event::Timeout(r, g));
+        if let Some((t, lane)) = self.timeouts[kind as usize] {
+            self.events
+                .schedule_in_lane(lane, now + t, Event::Timeout(r, g));
         }
         let root = self.model.program.roots[kind as usize];
         self.start_frame(r, root, NO_PARENT);
