@@ -14,11 +14,13 @@
 //! `cargo bench --bench speed -- [--repeats N] [--only mmc|app|phase2]`. Each scenario runs
 //! its contenders alternately `N` times (default 5) and prints medians; ratios are medians
 //! of the per-repeat ratios, so load from other processes cancels out as far as it can.
+//! Beside wall time each run reports the process's CPU time (user + system, from
+//! `/proc/self/stat`), which waiting for a core shared with other work does not inflate.
 
 mod bare_loop;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use capsim::config::Overlay;
 use clap::Parser;
@@ -39,15 +41,41 @@ struct Args {
     bench: bool,
 }
 
+/// Linux's fixed user-visible clock tick for `/proc` CPU times (USER_HZ).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time this process has used so far (user + system), seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which may hold spaces) start at field 3; utime and
+    // stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields[i - 3].parse::<f64>().expect("a tick count");
+    (ticks(14) + ticks(15)) / TICKS_PER_SECOND
+}
+
+/// Wall and CPU seconds of `f`.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let out = f();
+    (out, wall.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+}
+
 /// One timed run of capsim's whole pipeline.
 struct Timed {
     seconds: f64,
+    cpu: f64,
     events: u64,
 }
 
 impl Timed {
     fn events_per_second(&self) -> f64 {
         self.events as f64 / self.seconds
+    }
+
+    fn events_per_cpu_second(&self) -> f64 {
+        self.events as f64 / self.cpu
     }
 }
 
@@ -77,18 +105,20 @@ impl Case {
             .iter()
             .map(|s| Overlay::parse_set(s).expect("valid --set"))
             .collect();
-        let started = Instant::now();
-        let events = pool.install(|| {
-            let loaded = capsim::config::load_all_with(&self.file, &overlays).expect("loads");
-            let experiment = &loaded.last().expect("an experiment").experiment;
-            let output = capsim::runner::run(experiment, false).expect("runs");
-            capsim::report::OutputWriter::new(false)
-                .write(&output, &out.path().join("result"))
-                .expect("writes");
-            output.summary.events
+        let (events, seconds, cpu) = timed(|| {
+            pool.install(|| {
+                let loaded = capsim::config::load_all_with(&self.file, &overlays).expect("loads");
+                let experiment = &loaded.last().expect("an experiment").experiment;
+                let output = capsim::runner::run(experiment, false).expect("runs");
+                capsim::report::OutputWriter::new(false)
+                    .write(&output, &out.path().join("result"))
+                    .expect("writes");
+                output.summary.events
+            })
         });
         Timed {
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
+            cpu,
             events,
         }
     }
@@ -104,63 +134,86 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn seconds(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
 fn mmc(repeats: usize) {
     let case = Case::new("experiments/validation/mmc-10-0.8.yaml", &[]);
-    let (mut capsim, mut bare, mut ratio, mut two, mut speedup) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let mut m = Medians::default();
     let (mut events, mut response) = (0, 0.0);
     for _ in 0..repeats {
         let one = case.run(1);
-        let started = Instant::now();
-        let baseline = bare_loop::mmc(MMC_CUSTOMERS, 10, 8.0, 1.0, 1);
-        let b = seconds(started.elapsed());
+        let (baseline, wall, cpu) = timed(|| bare_loop::mmc(MMC_CUSTOMERS, 10, 8.0, 1.0, 1));
         assert_eq!(baseline.events, 2 * MMC_CUSTOMERS);
         response = baseline.mean_response;
         let both = case.run(2);
         events = one.events;
-        ratio.push(one.seconds / b);
-        speedup.push(one.seconds / both.seconds);
-        capsim.push(one.seconds);
-        bare.push(b);
-        two.push(both.seconds);
+        m.add("ratio", one.seconds / wall);
+        m.add("ratio cpu", one.cpu / cpu);
+        m.add("speedup", one.seconds / both.seconds);
+        m.add("capsim", one.seconds);
+        m.add("capsim cpu", one.cpu);
+        m.add("bare", wall);
+        m.add("bare cpu", cpu);
+        m.add("two", both.seconds);
     }
+    let rate = |n: f64, s: f64| n / s / 1e6;
+    let bare_events = 2.0 * MMC_CUSTOMERS as f64;
     println!("mmc-10-0.8: {MMC_CUSTOMERS} customers, capsim {events} events");
-    println!(
-        "  capsim, 1 thread   {:>8.3} s  {:>6.2} M events/s",
-        median(capsim.clone()),
-        events as f64 / median(capsim) / 1e6
-    );
-    println!(
-        "  bare loop          {:>8.3} s  {:>6.2} M events/s",
-        median(bare.clone()),
-        2.0 * MMC_CUSTOMERS as f64 / median(bare) / 1e6
-    );
+    println!("                     wall s   M ev/s     CPU s   M ev/CPU-s");
+    for (label, key, n) in [
+        ("capsim, 1 thread", "capsim", events as f64),
+        ("bare loop", "bare", bare_events),
+    ] {
+        let (wall, cpu) = (m.get(key), m.get(&format!("{key} cpu")));
+        println!(
+            "  {label:<17} {wall:>8.3} {:>8.2}  {cpu:>8.3} {:>8.2}",
+            rate(n, wall),
+            rate(n, cpu)
+        );
+    }
     println!("  bare mean response {response:>8.3} s (Erlang C: 1.205 s)");
-    println!("  capsim / bare      {:>8.2} x", median(ratio));
-    println!("  capsim, 2 threads  {:>8.3} s", median(two));
-    println!("  1 thread / 2 thr.  {:>8.2} x", median(speedup));
+    println!(
+        "  capsim / bare      {:>8.2} x wall, {:.2} x CPU",
+        m.get("ratio"),
+        m.get("ratio cpu")
+    );
+    println!("  capsim, 2 threads  {:>8.3} s wall", m.get("two"));
+    println!("  1 thread / 2 thr.  {:>8.2} x", m.get("speedup"));
+}
+
+/// Per-figure samples over the repeats, reported as medians.
+#[derive(Default)]
+struct Medians(std::collections::BTreeMap<String, Vec<f64>>);
+
+impl Medians {
+    fn add(&mut self, key: &str, x: f64) {
+        self.0.entry(key.to_string()).or_default().push(x);
+    }
+
+    fn get(&self, key: &str) -> f64 {
+        median(self.0[key].clone())
+    }
 }
 
 /// Prints events/s of `case` on 1 thread and of `doubled` (twice the work) on 2.
 fn one_and_two(label: &str, case: &Case, doubled: &Case, repeats: usize) {
-    let (mut one, mut two, mut scale) = (vec![], vec![], vec![]);
+    let mut m = Medians::default();
     let mut events = 0;
     for _ in 0..repeats {
         let a = case.run(1);
         let b = doubled.run(2);
         events = a.events;
-        scale.push(b.events_per_second() / a.events_per_second());
-        one.push(a.events_per_second());
-        two.push(b.events_per_second());
+        m.add("scale", b.events_per_second() / a.events_per_second());
+        m.add("one", a.events_per_second());
+        m.add("one cpu", a.events_per_cpu_second());
+        m.add("two", b.events_per_second());
     }
     println!("{label}: {events} events per 1-thread run");
-    println!("  1 thread   {:>6.2} M events/s", median(one) / 1e6);
-    println!("  2 threads  {:>6.2} M events/s", median(two) / 1e6);
-    println!("  2 / 1      {:>6.2} x", median(scale));
+    println!(
+        "  1 thread   {:>6.2} M events/s ({:.2} M per CPU-second)",
+        m.get("one") / 1e6,
+        m.get("one cpu") / 1e6
+    );
+    println!("  2 threads  {:>6.2} M events/s", m.get("two") / 1e6);
+    println!("  2 / 1      {:>6.2} x", m.get("scale"));
 }
 
 fn main() {
