@@ -430,7 +430,12 @@ fn histograms(reps: Replications) -> Vec<HistogramRow> {
 
 /// Builds the run's output from its replications of the compiled `model`, one section at a
 /// time, then judges it against the model's SLO.
-pub fn summarize(model: &Model, reps: &[ReplicationResult], warmup: f64) -> RunOutput {
+pub fn summarize(
+    model: &Model,
+    reps: &[ReplicationResult],
+    warmup: f64,
+    inputs: Inputs,
+) -> RunOutput {
     let all = Replications(reps);
     let (turn_latency_s, session_start_latency_s) = latencies(all);
     let (errors, error_rate, error_rate_excluding_rate_limits) = errors(all);
@@ -442,6 +447,7 @@ pub fn summarize(model: &Model, reps: &[ReplicationResult], warmup: f64) -> RunO
         precision: None,
         horizon_s: model.horizon,
         warmup_s: warmup,
+        inputs,
         turn_latency_s,
         session_start_latency_s,
         latency_breakdown_s: breakdown(all),

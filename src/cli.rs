@@ -1,5 +1,6 @@
 //! Command-line interface (clap). Commands only parse arguments and call the library.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -98,6 +99,37 @@ fn parse_seed(text: &str) -> Result<u64, String> {
     })
 }
 
+/// Where and how a study (`sweep`, `capacity`) writes.
+#[derive(Args)]
+struct StudyArgs {
+    /// Output folder (default: plots/<file's name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: RAYON_NUM_THREADS, else one per core); results do not depend
+    /// on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512))]
+    threads: Option<u16>,
+    /// Print the study's JSON (sweep.json, capacity.json) to stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Replace the output folder even if capsim did not write it (deleting its contents).
+    #[arg(long)]
+    force: bool,
+}
+
+impl StudyArgs {
+    fn output(&self) -> Output {
+        Output {
+            json: self.json,
+            quiet: self.quiet,
+            force: self.force,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate an experiment: print a summary, write summary.json, CSVs and PNG charts.
@@ -133,8 +165,48 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print a Markdown table.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["csv", "json"])]
         markdown: bool,
+        /// Print the tidy table as CSV (the columns of sweep.csv).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print the tidy table as JSON (the rows of sweep.json).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        overrides: RunSettings,
+        #[command(flatten)]
+        budget: BudgetArgs,
+    },
+    /// Run every point of a sweep (or every variant of a file) on one pool of workers and write
+    /// the tidy table sweep.csv / sweep.json and each point's summary.json.
+    #[command(
+        after_help = "Examples:\n  sim sweep experiments/sweeps/concurrency.yaml\n  sim sweep experiments/phase2.yaml --set 'sweep.grid.workload.users=[100, 200, 300]' --threads 2\n\nOutputs go to plots/<file's name>/ unless --out says otherwise: sweep.csv, sweep.json, sweep.png and points/<point>/summary.json; a finished folder is replaced only once the new one is complete."
+    )]
+    Sweep {
+        /// Experiment file (YAML) with a `sweep` block or `variants`.
+        file: PathBuf,
+        #[command(flatten)]
+        study: StudyArgs,
+        #[command(flatten)]
+        overrides: RunSettings,
+        #[command(flatten)]
+        budget: BudgetArgs,
+    },
+    /// Find the largest load each configuration (each sweep point, or the file itself) serves
+    /// within the file's SLO, by steady-state probes: capacity.csv, capacity.json, probes.csv
+    /// and the capacity charts.
+    #[command(
+        after_help = "Examples:\n  sim capacity experiments/sweeps/capacity.yaml\n  sim capacity experiments/phase2.yaml --set slo.turn_p95=10s --resolution 5%\n\nA load meets the SLO when the far end of each bounded metric's 95 % interval is within the bound; the point-estimate capacity is reported beside it.\nOutputs go to plots/<file's name>/ unless --out says otherwise."
+    )]
+    Capacity {
+        /// Experiment file (YAML) with an `slo` and, optionally, a `sweep` of configurations.
+        file: PathBuf,
+        #[command(flatten)]
+        study: StudyArgs,
+        /// Stop when the capacity is known to this share of the load (at least one user).
+        #[arg(long, default_value = "2%", value_parser = parse_share)]
+        resolution: f64,
         #[command(flatten)]
         overrides: RunSettings,
         #[command(flatten)]
@@ -279,9 +351,32 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Compare {
             files,
             markdown,
+            csv,
+            json,
             overrides,
             budget,
-        } => compare(&files, markdown, &overrides, &budget),
+        } => {
+            let form = match (markdown, csv, json) {
+                (true, _, _) => TableForm::Markdown,
+                (_, true, _) => TableForm::Csv,
+                (_, _, true) => TableForm::Json,
+                _ => TableForm::Text,
+            };
+            compare(&files, form, &overrides, &budget)
+        }
+        Command::Sweep {
+            file,
+            study,
+            overrides,
+            budget,
+        } => sweep(&file, &study, &overrides, &budget),
+        Command::Capacity {
+            file,
+            study,
+            resolution,
+            overrides,
+            budget,
+        } => capacity(&file, &study, resolution, &overrides, &budget),
         Command::Validate { scale, doc } => validate(scale, doc.as_deref()),
         Command::Calibrate { traces, output } => calibrate(&traces, &output),
         Command::Check {
@@ -376,10 +471,19 @@ fn calibrate(traces: &[PathBuf], output: &Path) -> anyhow::Result<()> {
     emit(&format!("Wrote {}\n", output.display()))
 }
 
+/// How `sim compare` prints its table.
+#[derive(Clone, Copy)]
+enum TableForm {
+    Text,
+    Markdown,
+    Csv,
+    Json,
+}
+
 /// `sim compare`: runs every experiment of every file and prints one row each.
 fn compare(
     files: &[PathBuf],
-    markdown: bool,
+    form: TableForm,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<()> {
@@ -394,11 +498,55 @@ fn compare(
     for (file, loaded) in &experiments {
         within_budget(file, &loaded.experiment, budget)?;
     }
-    let mut summaries = Vec::new();
-    for (_, loaded) in &experiments {
-        summaries.push(runner::run(&loaded.experiment, false)?.summary);
+    let all: Vec<Experiment> = experiments
+        .into_iter()
+        .map(|(_, loaded)| loaded.experiment)
+        .collect();
+    let summaries = crate::study::sweep::run_all(&all, false)?;
+    let table = || crate::report::columns::table(&summaries);
+    match form {
+        TableForm::Text => emit(&crate::report::comparison_table(&summaries, false)),
+        TableForm::Markdown => emit(&crate::report::comparison_table(&summaries, true)),
+        TableForm::Csv => emit(&table().to_csv()),
+        TableForm::Json => emit(&format!("{}\n", table().to_json()?)),
     }
-    emit(&crate::report::comparison_table(&summaries, markdown))
+}
+
+/// `sim sweep`: runs every experiment of the file on one pool and writes the study's folder.
+fn sweep(
+    file: &Path,
+    args: &StudyArgs,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+) -> anyhow::Result<()> {
+    let how = args.output();
+    let Prepared {
+        study,
+        dir,
+        writer,
+        pool,
+        experiments,
+    } = prepare_study(file, args, overrides, budget)?;
+    let summaries =
+        pool.install(|| crate::study::sweep::run_all(&experiments, !how.quiet && !how.json))?;
+    let report = crate::report::study::SweepReport {
+        study: &study,
+        experiments: &experiments,
+        summaries: &summaries,
+    };
+    let files = report
+        .write(&writer, &dir)
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    if how.json {
+        emit(&format!("{}\n", report.to_json()?))
+    } else {
+        emit(&crate::report::comparison_table(&summaries, false))?;
+        emit(&format!(
+            "\nWrote {} files to {}/ (sweep.csv: one row per point)\n",
+            files.len(),
+            dir.display()
+        ))
+    }
 }
 
 /// `sim validate`: the validation suite against queueing theory.
@@ -444,4 +592,117 @@ fn check(file: &Path, overrides: &RunSettings, budget: &BudgetArgs) -> anyhow::R
         file.display(),
         all.len()
     ))
+}
+
+/// A study ready to run: its name, output folder (checked), writer, pool and experiments.
+struct Prepared {
+    study: String,
+    dir: PathBuf,
+    writer: crate::report::OutputWriter,
+    pool: rayon::ThreadPool,
+    experiments: Vec<Experiment>,
+}
+
+/// Loads a study's file, starts its pool and checks its output folder and budgets.
+fn prepare_study(
+    file: &Path,
+    args: &StudyArgs,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+) -> anyhow::Result<Prepared> {
+    let all = config::load_all_with(file, &overrides.overlays())?;
+    let pool = worker_pool(args.threads)?;
+    let study = crate::report::study::name_of(&all);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("plots").join(&study));
+    let writer = crate::report::OutputWriter::new(args.force);
+    writer.check(&dir)?;
+    for loaded in &all {
+        within_budget(file, &loaded.experiment, budget)?;
+    }
+    Ok(Prepared {
+        study,
+        dir,
+        writer,
+        pool,
+        experiments: all.into_iter().map(|l| l.experiment).collect(),
+    })
+}
+
+/// The pool a study runs on: `--threads N`, else as `RAYON_NUM_THREADS` says.
+fn worker_pool(threads: Option<u16>) -> anyhow::Result<rayon::ThreadPool> {
+    configure_threads()?;
+    let builder = rayon::ThreadPoolBuilder::new();
+    let builder = match threads {
+        Some(n) => builder.num_threads(usize::from(n)),
+        None => builder,
+    };
+    builder.build().context("starting the worker threads")
+}
+
+/// A share such as `2%` or `0.02`, above 0 and below 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("expected a share such as 2% or 0.02, got `{text}`"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "a resolution is above 0 % and below 100 %, got `{text}`"
+        ))
+    }
+}
+
+/// `sim capacity`: searches every configuration's capacity and writes the study's folder.
+fn capacity(
+    file: &Path,
+    args: &StudyArgs,
+    resolution: f64,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+) -> anyhow::Result<()> {
+    use crate::study::capacity::{Search, search_all};
+    let how = args.output();
+    let Prepared {
+        study,
+        dir,
+        writer,
+        pool,
+        experiments,
+    } = prepare_study(file, args, overrides, budget)?;
+    let search = Search {
+        resolution,
+        ..Search::default()
+    };
+    if !how.quiet && !how.json && std::io::stderr().is_terminal() {
+        eprintln!(
+            "searching the capacity of {} configuration(s) of {study}...",
+            experiments.len()
+        );
+    }
+    let results = pool.install(|| search_all(&experiments, search))?;
+    let report = crate::report::capacity::CapacityReport {
+        study: &study,
+        experiments: &experiments,
+        results: &results,
+    };
+    let files = report
+        .write(&writer, &dir)
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    if how.json {
+        emit(&format!("{}\n", report.to_json()?))
+    } else {
+        emit(&report.render())?;
+        emit(&format!(
+            "\nWrote {} files to {}/\n",
+            files.len(),
+            dir.display()
+        ))
+    }
 }

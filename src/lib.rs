@@ -17,6 +17,7 @@ pub mod results;
 pub mod rng;
 pub mod runner;
 pub mod stats;
+pub mod study;
 pub mod system;
 pub mod theory;
 pub mod units;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::PrecisionMetric;
+use crate::config::{Arrivals, AutoscalerSpec, Experiment, Point, PrecisionMetric, Users};
 use crate::metrics::{ErrorCause, TurnComponent};
 use crate::stats::Estimate;
 
@@ -27,6 +27,9 @@ pub struct Summary {
     pub horizon_s: f64,
     /// Warm-up discarded per replication, seconds (chosen by MSER-5 when `warmup: auto`).
     pub warmup_s: f64,
+    /// The settings that locate this run: its scenario and swept values, and the load,
+    /// instance shape, scaling and model it ran with.
+    pub inputs: Inputs,
     /// Scene-turn latency, seconds, from request sent to response (pending wait included).
     pub turn_latency_s: LatencySummary,
     /// Session-start latency, seconds.
@@ -61,6 +64,90 @@ pub struct Summary {
     pub slo: SloVerdict,
     /// Events simulated, summed over replications.
     pub events: u64,
+}
+
+/// The key settings of a run, so a notebook reading `summary.json` never parses folder names.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inputs {
+    /// Variant or sweep scenario, and each swept path with its value.
+    #[serde(flatten)]
+    pub point: Point,
+    /// `closed` or `open`.
+    pub workload: &'static str,
+    /// Closed: virtual users (a ramp's final count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<u32>,
+    /// Open: mean session arrival rate over the horizon, sessions per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_per_s: Option<f64>,
+    /// vCPUs per instance.
+    pub vcpu: f64,
+    /// Memory per instance, GiB.
+    pub memory_gib: f64,
+    /// Requests one instance serves at once.
+    pub max_concurrency: u32,
+    /// Instance bounds of the autoscaler.
+    pub min_instances: u32,
+    /// See `min_instances`.
+    pub max_instances: u32,
+    /// Autoscaling policy: `fixed`, `threshold` or `cloud_run`.
+    pub autoscaler: &'static str,
+    /// The app's default LLM model (absent: each step names its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_model: Option<String>,
+    /// Multiplier on every LLM latency.
+    pub llm_latency_scale: f64,
+}
+
+impl Inputs {
+    /// The inputs of experiment `e`.
+    pub fn of(e: &Experiment) -> Inputs {
+        let w = &e.workload;
+        let users = w.users.as_ref().map(|u| match u {
+            Users::Fixed(n) => *n,
+            Users::Ramp { to, .. } => *to,
+        });
+        let sessions_per_s = w.arrivals.as_ref().map(|a| match a {
+            Arrivals::PerSecond(rate) => *rate,
+            Arrivals::PerDay { sessions, .. } => sessions / 86_400.0,
+            Arrivals::Piecewise(steps) => piecewise_mean(steps, e.horizon.0),
+        });
+        let p = &e.platform;
+        Inputs {
+            point: e.point.clone(),
+            workload: match w.kind {
+                crate::config::WorkloadKind::Closed => "closed",
+                crate::config::WorkloadKind::Open => "open",
+            },
+            users,
+            sessions_per_s,
+            vcpu: p.vcpu,
+            memory_gib: p.memory.0 as f64 / (1u64 << 30) as f64,
+            max_concurrency: p.max_concurrency,
+            min_instances: p.min_instances,
+            max_instances: p.max_instances,
+            autoscaler: match p.autoscaler {
+                AutoscalerSpec::Fixed => "fixed",
+                AutoscalerSpec::Threshold(_) => "threshold",
+                AutoscalerSpec::CloudRun(_) => "cloud_run",
+            },
+            llm_model: e.llm.default_model.clone(),
+            llm_latency_scale: e.llm.latency_scale,
+        }
+    }
+}
+
+/// Time-weighted mean of a piecewise-constant rate (`[start, rate]` steps) over `[0, horizon]`.
+fn piecewise_mean(steps: &[(crate::units::Seconds, f64)], horizon: f64) -> f64 {
+    let mut total = 0.0;
+    for (k, (start, rate)) in steps.iter().enumerate() {
+        let end = steps
+            .get(k + 1)
+            .map_or(horizon, |next| next.0.0)
+            .min(horizon);
+        total += rate * (end - start.0.min(horizon)).max(0.0);
+    }
+    if horizon > 0.0 { total / horizon } else { 0.0 }
 }
 
 /// What sequential stopping achieved.

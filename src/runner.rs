@@ -11,9 +11,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::aggregate::summarize;
 use crate::budget;
 use crate::config::{Experiment, PrecisionMetric, Warmup};
-use crate::results::{PrecisionOutcome, RunOutput, Summary};
+use crate::results::{Inputs, PrecisionOutcome, RunOutput, Summary};
 use crate::stats::mser_truncation;
 use crate::system::model::Model;
 use crate::system::{ReplicationResult, run_replication};
@@ -21,9 +22,15 @@ use crate::system::{ReplicationResult, run_replication};
 /// Replication index of the pilot run that picks `warmup: auto` (distinct from real ones).
 const PILOT_REPLICATION: u32 = u32::MAX;
 
-/// Runs every replication and aggregates; shows a progress bar when `progress` is set and
-/// stderr is a terminal.
-pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
+/// An experiment ready to replicate: its compiled model and the warm-up chosen for it.
+pub struct Prepared<'e> {
+    experiment: &'e Experiment,
+    model: Model,
+    warmup: f64,
+}
+
+/// Compiles `e` and picks its warm-up (running the MSER-5 pilot for `warmup: auto`).
+pub fn prepare(e: &Experiment) -> anyhow::Result<Prepared<'_>> {
     let model = Model::build(e)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("experiment `{}` could not be compiled", e.name))?;
@@ -31,6 +38,85 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         Warmup::Fixed(w) => w.0,
         Warmup::Auto => auto_warmup(e, &model)?,
     };
+    Ok(Prepared {
+        experiment: e,
+        model,
+        warmup,
+    })
+}
+
+impl Prepared<'_> {
+    /// The experiment being run.
+    pub fn experiment(&self) -> &Experiment {
+        self.experiment
+    }
+
+    /// Runs replication `r` (replications are independent: any order, any thread).
+    pub fn replicate(&self, r: u32) -> anyhow::Result<ReplicationResult> {
+        run_replication(&self.model, r, self.warmup)
+            .with_context(|| format!("experiment `{}` stopped early", self.experiment.name))
+    }
+
+    /// Replications `from..to` in parallel, in replication order; `done` is called after each.
+    fn replicate_range(
+        &self,
+        from: u32,
+        to: u32,
+        done: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<Vec<ReplicationResult>> {
+        (from..to)
+            .into_par_iter()
+            .map(|r| {
+                let result = self.replicate(r);
+                done();
+                result
+            })
+            .collect()
+    }
+
+    /// Aggregates replications `0..n` (in order); with `precision`, first adds batches of
+    /// replications until the target or the cap is reached, calling `more` with the new total
+    /// before each batch and `done` after each replication.
+    pub fn finish(
+        &self,
+        mut reps: Vec<ReplicationResult>,
+        more: &dyn Fn(u32),
+        done: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<RunOutput> {
+        let e = self.experiment;
+        let summarize =
+            |reps: &[ReplicationResult]| summarize(&self.model, reps, self.warmup, Inputs::of(e));
+        let mut output = summarize(&reps);
+        if let Some(rule) = &e.precision {
+            let (target, metric, cap) = rule.rule();
+            let step = e.replications.max(2);
+            loop {
+                let achieved = relative_half_width(&output.summary, metric);
+                let met = achieved <= target;
+                let n = reps.len() as u32;
+                if met || n >= cap {
+                    output.summary.precision = Some(PrecisionOutcome {
+                        metric,
+                        target,
+                        achieved,
+                        met,
+                    });
+                    break;
+                }
+                let next = (n + step).min(cap);
+                more(next);
+                reps.extend(self.replicate_range(n, next, done)?);
+                output = summarize(&reps);
+            }
+        }
+        Ok(output)
+    }
+}
+
+/// Runs every replication and aggregates; shows a progress bar when `progress` is set and
+/// stderr is a terminal.
+pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
+    let prepared = prepare(e)?;
     let bar = (progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(u64::from(e.replications));
         bar.set_style(
@@ -41,46 +127,18 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
         bar.set_message(progress_message(e));
         bar
     });
-    let run_range = |from: u32, to: u32| -> anyhow::Result<Vec<ReplicationResult>> {
-        let reps = (from..to)
-            .into_par_iter()
-            .map(|r| {
-                let result = run_replication(&model, r, warmup);
-                if let Some(b) = &bar {
-                    b.inc(1);
-                }
-                result
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("experiment `{}` stopped early", e.name))?;
-        Ok(reps)
-    };
-    let mut reps = run_range(0, e.replications)?;
-    let mut output = crate::aggregate::summarize(&model, &reps, warmup);
-    if let Some(rule) = &e.precision {
-        let (target, metric, cap) = rule.rule();
-        let step = e.replications.max(2);
-        loop {
-            let achieved = relative_half_width(&output.summary, metric);
-            let met = achieved <= target;
-            let n = reps.len() as u32;
-            if met || n >= cap {
-                output.summary.precision = Some(PrecisionOutcome {
-                    metric,
-                    target,
-                    achieved,
-                    met,
-                });
-                break;
-            }
-            let next = (n + step).min(cap);
-            if let Some(b) = &bar {
-                b.set_length(u64::from(next));
-            }
-            reps.extend(run_range(n, next)?);
-            output = crate::aggregate::summarize(&model, &reps, warmup);
+    let done = || {
+        if let Some(b) = &bar {
+            b.inc(1);
         }
-    }
+    };
+    let more = |total: u32| {
+        if let Some(b) = &bar {
+            b.set_length(u64::from(total));
+        }
+    };
+    let reps = prepared.replicate_range(0, e.replications, &done)?;
+    let output = prepared.finish(reps, &more, &done)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -84,6 +84,12 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
     let mut provenance = BTreeMap::new();
     let mut chain = Vec::new();
     let mut merged = load_merged(path, &mut provenance, &mut chain, 0)?;
+    let (study, overlays): (Vec<Overlay>, Vec<Overlay>) = overlays
+        .iter()
+        .cloned()
+        .partition(Overlay::shapes_the_study);
+    let overlays = overlays.as_slice();
+    overlay::apply(&mut merged, &study, &mut provenance);
     let (variants, sweep) = match &mut merged {
         Value::Mapping(m) => {
             m.remove("extends");
@@ -91,9 +97,12 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
         }
         _ => (None, None),
     };
-    let variants = match sweep {
-        None => variants,
-        Some(block) => Some(with_sweep(path, variants, &block)?),
+    let (variants, mut points) = match sweep {
+        None => (variants, Vec::new()),
+        Some(block) => {
+            let (variants, points) = with_sweep(path, variants, block)?;
+            (Some(variants), points)
+        }
     };
     // Drop sources of settings a child replaced wholesale (a switch of variant) and of the
     // `variants` list itself, which is not a setting.
@@ -122,8 +131,10 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
         .unwrap_or_default()
         .to_string();
     let mut seen = std::collections::BTreeSet::new();
+    points.resize(list.len(), Point::default());
     list.into_iter()
-        .map(|overlay| {
+        .zip(points)
+        .map(|(overlay, mut point)| {
             let Value::Mapping(mut overlay) = overlay else {
                 return Err(bad("each variant is a mapping with a `name`"));
             };
@@ -137,8 +148,10 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
                     "two variants are named `{variant}`; each names an output folder, so names must be unique"
                 )));
             }
-            let mut value = merged.clone();
-            let mut sources = provenance.clone();
+            let (mut value, mut sources) = match overlay.remove("extends") {
+                None => (merged.clone(), provenance.clone()),
+                Some(parents) => rebased(path, &parents, &variant)?,
+            };
             let overlay = Value::Mapping(overlay);
             record_provenance(&overlay, "", path, &mut sources);
             merge(&mut value, overlay);
@@ -148,43 +161,92 @@ fn load_variants(path: &Path, overlays: &[Overlay]) -> Result<Vec<Loaded>, Confi
             if let Value::Mapping(m) = &mut value {
                 m.insert("name".into(), format!("{base_name}-{variant}").into());
             }
-            parse(value, sources, &chain, path)
+            let mut loaded = parse(value, sources, &chain, path)?;
+            if point.swept.is_empty() {
+                point.scenario = Some(variant.clone());
+            }
+            point.suffix = Some(variant);
+            loaded.experiment.point = point;
+            Ok(loaded)
         })
         .collect()
 }
 
-/// The variants of a file with a `sweep` block: one per point, or, with `variants` too, every
-/// variant at every point (`<variant>-<point>`).
-fn with_sweep(path: &Path, variants: Option<Value>, block: &Value) -> Result<Value, ConfigError> {
-    let points = sweep::expand(block).map_err(|e| ConfigError::Field {
+/// The variants of a file with a `sweep` block and where each sits: one per point, or, with
+/// scenarios (`sweep.scenarios`, or the file's `variants`), every scenario at every point
+/// (`<scenario>-<point>`).
+fn with_sweep(
+    path: &Path,
+    variants: Option<Value>,
+    mut block: Value,
+) -> Result<(Value, Vec<Point>), ConfigError> {
+    let fail = |field: String, message: String| ConfigError::Field {
         file: path.to_path_buf(),
-        line: find_line(path, &e.field).or_else(|| find_line(path, "sweep")),
-        field: e.field,
-        message: e.message,
-    })?;
-    let Some(Value::Sequence(variants)) = variants else {
-        // No variants (or a malformed list, which the variant code then reports).
-        return Ok(variants.unwrap_or(Value::Sequence(points)));
+        line: find_line(path, &field).or_else(|| find_line(path, "sweep")),
+        field,
+        message,
+    };
+    let scenarios = match &mut block {
+        Value::Mapping(m) => m.remove("scenarios"),
+        _ => None,
+    };
+    let scenarios = match (variants, scenarios) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "sweep.scenarios".into(),
+                "the file has `variants` too; list them in one place (scenarios are variants run at every point)".into(),
+            ));
+        }
+        (variants, None) => variants,
+        (None, scenarios) => scenarios,
+    };
+    let points = sweep::expand(&block).map_err(|e| fail(e.field, e.message))?;
+    let swept = |p: &sweep::SweepPoint| -> Vec<SweptValue> {
+        p.values
+            .iter()
+            .map(|(path, value)| SweptValue {
+                path: path.clone(),
+                value: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            })
+            .collect()
+    };
+    let Some(Value::Sequence(scenarios)) = scenarios else {
+        // No scenarios (or a malformed list, which the variant code then reports).
+        let places = points
+            .iter()
+            .map(|p| Point {
+                swept: swept(p),
+                ..Point::default()
+            })
+            .collect();
+        let overlays = points.into_iter().map(|p| p.overlay).collect();
+        return Ok((scenarios.unwrap_or(Value::Sequence(overlays)), places));
     };
     let name_of = |v: &Value| match v.get("name") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let mut combined = Vec::with_capacity(variants.len() * points.len());
-    for variant in &variants {
+    let mut combined = Vec::with_capacity(scenarios.len() * points.len());
+    let mut places = Vec::with_capacity(combined.capacity());
+    for scenario in &scenarios {
         for point in &points {
-            let mut overlay = variant.clone();
-            merge(&mut overlay, point.clone());
+            let mut overlay = scenario.clone();
+            merge(&mut overlay, point.overlay.clone());
             if let (Value::Mapping(m), Some(v), Some(p)) =
-                (&mut overlay, name_of(variant), name_of(point))
+                (&mut overlay, name_of(scenario), name_of(&point.overlay))
             {
                 m.insert("name".into(), format!("{v}-{p}").into());
             }
             combined.push(overlay);
+            places.push(Point {
+                scenario: name_of(scenario),
+                swept: swept(point),
+                ..Point::default()
+            });
         }
     }
-    Ok(Value::Sequence(combined))
+    Ok((Value::Sequence(combined), places))
 }
 
 fn parse(
@@ -369,11 +431,58 @@ fn find_line(file: &Path, field: &str) -> Option<usize> {
     best
 }
 
+/// The file at `path` merged onto `parents` (a variant's `extends`, relative to the file)
+/// instead of its own `extends`: the tree a variant with `extends` starts from, and its
+/// sources.
+fn rebased(
+    path: &Path,
+    parents: &Value,
+    variant: &str,
+) -> Result<(Value, BTreeMap<String, PathBuf>), ConfigError> {
+    let list = match parents {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if list.is_empty() {
+        return Err(ConfigError::Field {
+            file: path.to_path_buf(),
+            line: find_line(path, "extends"),
+            field: format!("variant `{variant}`.extends"),
+            message: "`extends` takes a path or a non-empty list of paths".into(),
+        });
+    }
+    let mut provenance = BTreeMap::new();
+    let mut value = load_merged_onto(path, &mut provenance, &mut Vec::new(), 0, Some(&list))?;
+    if let Value::Mapping(m) = &mut value {
+        for key in ["extends", "variants", "sweep"] {
+            m.remove(key);
+        }
+    }
+    provenance.retain(|k, _| exists(&value, k));
+    Ok((value, provenance))
+}
+
 fn load_merged(
     path: &Path,
     provenance: &mut BTreeMap<String, PathBuf>,
     chain: &mut Vec<PathBuf>,
     depth: usize,
+) -> Result<Value, ConfigError> {
+    load_merged_onto(path, provenance, chain, depth, None)
+}
+
+/// [`load_merged`], with `parents` in place of the file's own `extends` when given.
+fn load_merged_onto(
+    path: &Path,
+    provenance: &mut BTreeMap<String, PathBuf>,
+    chain: &mut Vec<PathBuf>,
+    depth: usize,
+    parents: Option<&[String]>,
 ) -> Result<Value, ConfigError> {
     if depth > 16 {
         return Err(ConfigError::Io {
@@ -409,27 +518,30 @@ fn load_merged(
         });
     };
     chain.push(path.to_path_buf());
-    let parents: Vec<String> = match own.get("extends") {
-        None | Some(Value::Null) => vec![],
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| ConfigError::Field {
-                file: path.to_path_buf(),
-                line: find_line(path, "extends"),
-                field: "extends".into(),
-                message: "`extends` takes a path or a list of paths".into(),
-            })?,
-        Some(_) => {
-            return Err(ConfigError::Field {
-                file: path.to_path_buf(),
-                line: find_line(path, "extends"),
-                field: "extends".into(),
-                message: "`extends` takes a path or a list of paths".into(),
-            });
-        }
+    let parents: Vec<String> = match parents {
+        Some(replaced) => replaced.to_vec(),
+        None => match own.get("extends") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| ConfigError::Field {
+                    file: path.to_path_buf(),
+                    line: find_line(path, "extends"),
+                    field: "extends".into(),
+                    message: "`extends` takes a path or a list of paths".into(),
+                })?,
+            Some(_) => {
+                return Err(ConfigError::Field {
+                    file: path.to_path_buf(),
+                    line: find_line(path, "extends"),
+                    field: "extends".into(),
+                    message: "`extends` takes a path or a list of paths".into(),
+                });
+            }
+        },
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut merged = Value::Mapping(Mapping::new());

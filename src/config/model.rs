@@ -50,6 +50,32 @@ pub struct Experiment {
     /// The closed form `sim validate` checks this experiment against; `sim run` ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theory: Option<crate::theory::TheorySpec>,
+    /// Where the experiment sits among its file's variants and sweep points (not a setting).
+    #[serde(skip)]
+    pub point: Point,
+}
+
+/// Where an experiment sits in its file: its variant or scenario, and its swept values.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Point {
+    /// The suffix of the experiment's name after its file's `name` (a variant's name, or a
+    /// sweep point's `<scenario>-<values>`); absent for a file without variants.
+    #[serde(skip)]
+    pub suffix: Option<String>,
+    /// The variant (or sweep scenario) the experiment is, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// Each swept path with its value at this point, in the sweep's order (empty: no sweep).
+    pub swept: Vec<SweptValue>,
+}
+
+/// One swept setting at one point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweptValue {
+    /// Dotted path, e.g. `platform.max_concurrency`.
+    pub path: String,
+    /// Its value, as written in the sweep.
+    pub value: serde_json::Value,
 }
 
 /// Sequential stopping rule: `precision: 3%`, or the long form with metric and cap.

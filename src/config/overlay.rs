@@ -107,6 +107,12 @@ impl Overlay {
         })
     }
 
+    /// Whether it changes which experiments a file defines (`sweep...`, `variants...`) rather
+    /// than a setting of each: such overlays apply before the file is expanded.
+    pub(super) fn shapes_the_study(&self) -> bool {
+        matches!(self.path[0].as_str(), "sweep" | "variants")
+    }
+
     /// Whether the dotted `field` of an error is this overlay's path, above or below it.
     fn touches(&self, field: &str) -> bool {
         let path = self.path.join(".");

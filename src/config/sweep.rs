@@ -47,8 +47,17 @@ struct Axis {
     steps: Vec<Vec<Value>>,
 }
 
-/// Expands a `sweep` block into variant overlays, each a mapping with its `name`.
-pub(super) fn expand(sweep: &Value) -> Result<Vec<Value>, SweepError> {
+/// One point of a sweep: the overlay that sets it and the values it sets.
+#[derive(Debug)]
+pub(super) struct SweepPoint {
+    /// A variant overlay: a mapping with its `name` and each swept path set.
+    pub(super) overlay: Value,
+    /// Each swept path with its value here, in the sweep's order.
+    pub(super) values: Vec<(String, Value)>,
+}
+
+/// Expands a `sweep` block (`grid` and `zip`) into its points.
+pub(super) fn expand(sweep: &Value) -> Result<Vec<SweepPoint>, SweepError> {
     let Value::Mapping(block) = sweep else {
         return Err(error("sweep", "must be a mapping with `grid` and/or `zip`"));
     };
@@ -87,17 +96,19 @@ pub(super) fn expand(sweep: &Value) -> Result<Vec<Value>, SweepError> {
         }
         let mut overlay = Value::Mapping(Mapping::new());
         let mut name = Vec::new();
+        let mut values = Vec::new();
         for (axis, &pick) in axes.iter().zip(&picks) {
             for (path, value) in axis.paths.iter().zip(&axis.steps[pick]) {
                 merge(&mut overlay, nested(path, value.clone()));
                 let last = path.rsplit('.').next().unwrap_or(path);
                 name.push(format!("{last}-{}", folder_safe(value)));
+                values.push((path.clone(), value.clone()));
             }
         }
         if let Value::Mapping(m) = &mut overlay {
             m.insert("name".into(), name.join("_").into());
         }
-        overlays.push(overlay);
+        overlays.push(SweepPoint { overlay, values });
     }
     Ok(overlays)
 }
@@ -107,12 +118,11 @@ fn grid(value: &Value) -> Result<Vec<Axis>, SweepError> {
     let Value::Mapping(paths) = value else {
         return Err(error("sweep.grid", "maps dotted paths to lists or ranges"));
     };
-    paths
-        .iter()
+    flatten("sweep.grid", "", paths)?
+        .into_iter()
         .map(|(path, values)| {
-            let path = dotted("sweep.grid", path)?;
             let field = format!("sweep.grid.{path}");
-            let steps = values_of(&field, values)?
+            let steps = values_of(&field, &values)?
                 .into_iter()
                 .map(|v| vec![v])
                 .collect();
@@ -134,10 +144,9 @@ fn zip(value: &Value) -> Result<Axis, SweepError> {
     };
     let mut names = Vec::new();
     let mut columns = Vec::new();
-    for (path, values) in paths {
-        let path = dotted("sweep.zip", path)?;
+    for (path, values) in flatten("sweep.zip", "", paths)? {
         let field = format!("sweep.zip.{path}");
-        columns.push(values_of(&field, values)?);
+        columns.push(values_of(&field, &values)?);
         names.push(path);
     }
     let Some(len) = columns.first().map(Vec::len) else {
@@ -160,6 +169,24 @@ fn zip(value: &Value) -> Result<Axis, SweepError> {
         paths: names,
         steps,
     })
+}
+
+/// The swept paths of a `grid` or `zip` mapping with their values. Keys are dotted paths,
+/// or nest like the settings they sweep (`platform: {max_concurrency: [5, 10]}`, which is how
+/// `--set sweep.grid.platform.max_concurrency=[5,10]` arrives); a mapping with `from` is a
+/// range, not a level of nesting.
+fn flatten(at: &str, prefix: &str, paths: &Mapping) -> Result<Vec<(String, Value)>, SweepError> {
+    let mut out = Vec::new();
+    for (key, value) in paths {
+        let path = format!("{prefix}{}", dotted(at, key)?);
+        match value {
+            Value::Mapping(inner) if !inner.contains_key("from") => {
+                out.extend(flatten(at, &format!("{path}."), inner)?);
+            }
+            _ => out.push((path, value.clone())),
+        }
+    }
+    Ok(out)
 }
 
 /// A swept path: dotted field names, none empty.
@@ -273,11 +300,12 @@ mod tests {
         serde_yaml::from_str(text).expect("valid YAML")
     }
 
-    fn names(points: &[Value]) -> Vec<String> {
+    fn names(points: &[SweepPoint]) -> Vec<String> {
         points
             .iter()
             .map(|p| {
-                p.get("name")
+                p.overlay
+                    .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string()
@@ -302,8 +330,8 @@ mod tests {
                 "max_concurrency-10_latency_scale-2.0",
             ]
         );
-        assert_eq!(points[4]["platform"]["max_concurrency"], yaml("10"));
-        assert_eq!(points[4]["llm"]["latency_scale"], yaml("1.5"));
+        assert_eq!(points[4].overlay["platform"]["max_concurrency"], yaml("10"));
+        assert_eq!(points[4].overlay["llm"]["latency_scale"], yaml("1.5"));
     }
 
     #[test]
@@ -313,15 +341,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(points.len(), 6);
-        assert_eq!(points[0]["platform"]["memory"], yaml("1GiB"));
-        assert_eq!(points[0]["platform"]["max_concurrency"], yaml("10"));
-        assert_eq!(points[5]["platform"]["memory"], yaml("2GiB"));
-        assert_eq!(points[5]["platform"]["max_concurrency"], yaml("20"));
+        assert_eq!(points[0].overlay["platform"]["memory"], yaml("1GiB"));
+        assert_eq!(points[0].overlay["platform"]["max_concurrency"], yaml("10"));
+        assert_eq!(points[5].overlay["platform"]["memory"], yaml("2GiB"));
+        assert_eq!(points[5].overlay["platform"]["max_concurrency"], yaml("20"));
         assert_eq!(
             names(&points)[2],
             "memory-1GiB_max_concurrency-10_latency_scale-0.3"
         );
-        assert_eq!(points[2]["llm"]["latency_scale"], yaml("0.3"));
+        assert_eq!(points[2].overlay["llm"]["latency_scale"], yaml("0.3"));
     }
 
     #[test]

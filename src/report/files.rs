@@ -58,7 +58,7 @@ pub(super) fn write_all(out: &RunOutput, dir: &Path, between: fn()) -> anyhow::R
 }
 
 /// A number for CSV: shortest round-trip form, empty for NaN.
-fn csv_num(v: f64) -> String {
+pub(super) fn csv_num(v: f64) -> String {
     if v.is_nan() {
         String::new()
     } else {
@@ -67,7 +67,7 @@ fn csv_num(v: f64) -> String {
 }
 
 /// A text field for CSV, quoted when it needs to be.
-fn csv_text(s: &str) -> String {
+pub(super) fn csv_text(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -40,6 +40,11 @@ pub(super) fn number(v: f64, decimals: usize) -> String {
     }
 }
 
+/// About three significant digits with thousands separators (`2.41`, `1,234`, `0.0125`).
+pub fn about(v: f64) -> String {
+    number(v, decimals(v))
+}
+
 /// An integer count with thousands separators.
 pub(super) fn count(n: u64) -> String {
     number(n as f64, 0)

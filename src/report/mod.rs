@@ -2,6 +2,8 @@
 //! PNG charts and the manifest, swapped into place atomically); and the side-by-side table of
 //! several runs.
 
+pub mod capacity;
+pub mod columns;
 mod compare;
 mod dir_lock;
 mod files;
@@ -9,21 +11,24 @@ mod format;
 mod manifest;
 mod output_dir;
 pub mod plot;
+pub mod study;
+mod study_plot;
 pub mod table;
 mod terminal;
 
 pub use compare::comparison_table;
+pub use format::about;
 pub use output_dir::OutputWriter;
 pub use terminal::render_terminal;
 
 /// A small synthetic run shared by the report tests.
 #[cfg(test)]
 pub(crate) mod fixture {
-    use crate::config::PrecisionMetric;
+    use crate::config::{Point, PrecisionMetric};
     use crate::metrics::TurnComponent;
     use crate::results::{
         AgentRow, Bottleneck, BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary,
-        ErrorCounts, HistogramRow, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary,
+        ErrorCounts, HistogramRow, Inputs, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary,
         LoadPoint, MeasuredRequest, PrecisionOutcome, RunOutput, ScalingLines, SloCheck,
         SloVerdict, Summary, TimeSeriesRow,
     };
@@ -115,6 +120,20 @@ pub(crate) mod fixture {
             }),
             horizon_s: 3600.0,
             warmup_s: 312.0,
+            inputs: Inputs {
+                point: Point::default(),
+                workload: "closed",
+                users: Some(100),
+                sessions_per_s: None,
+                vcpu: 1.0,
+                memory_gib: 2.0,
+                max_concurrency: 10,
+                min_instances: 0,
+                max_instances: 100,
+                autoscaler: "threshold",
+                llm_model: Some("gemini-2.0-flash".into()),
+                llm_latency_scale: 1.0,
+            },
             turn_latency_s: latency(1.0, 12_345),
             session_start_latency_s: LatencySummary {
                 warning: Some("p99 rests on fewer than 100 samples".to_string()),

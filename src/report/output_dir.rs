@@ -81,6 +81,21 @@ impl OutputWriter {
     /// Writes `summary.json`, the CSVs, the charts and the manifest, and swaps them into `dir`
     /// atomically (see the module comment). Returns the names of the result files written.
     pub fn write(&self, out: &RunOutput, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let what = (out.summary.experiment.as_str(), out.summary.seed);
+        self.write_with(dir, what, &|staging| {
+            files::write_all(out, staging, pause_for_tests)
+        })
+    }
+
+    /// Like [`write`](Self::write) for any set of result files: `fill` writes them into the
+    /// staging folder it is given and returns their paths relative to it; `what` names the
+    /// experiment and seed for the manifest.
+    pub fn write_with(
+        &self,
+        dir: &Path,
+        what: (&str, u64),
+        fill: &dyn Fn(&Path) -> anyhow::Result<Vec<String>>,
+    ) -> anyhow::Result<Vec<String>> {
         let at = Location::of(dir)?;
         fs::create_dir_all(&at.parent)
             .with_context(|| format!("could not create the folder {}", at.parent.display()))?;
@@ -91,7 +106,7 @@ impl OutputWriter {
         let staging = at.staging();
         fs::create_dir(&staging).map_err(|e| unwritable(dir, &at, e))?;
         let written = self
-            .fill(out, &staging)
+            .fill(what, fill, &staging)
             .and_then(|written| swap_into_place(&staging, dir, &at).map(|()| written));
         if written.is_err() && staging.exists() {
             // Best effort: the error that matters is the one being returned.
@@ -102,16 +117,21 @@ impl OutputWriter {
 
     /// Writes the marker, the result files and the manifest into `staging`, then drops the
     /// marker: from then on the folder is complete.
-    fn fill(&self, out: &RunOutput, staging: &Path) -> anyhow::Result<Vec<String>> {
+    fn fill(
+        &self,
+        (experiment, seed): (&str, u64),
+        fill: &dyn Fn(&Path) -> anyhow::Result<Vec<String>>,
+        staging: &Path,
+    ) -> anyhow::Result<Vec<String>> {
         let marker = staging.join(MARKER);
         fs::write(&marker, &self.run_id)
             .with_context(|| format!("could not write {}", marker.display()))?;
-        let written = files::write_all(out, staging, pause_for_tests)?;
+        let written = fill(staging)?;
         pause_for_tests();
         Manifest {
             capsim_version: env!("CARGO_PKG_VERSION").to_string(),
-            experiment: out.summary.experiment.clone(),
-            seed: out.summary.seed,
+            experiment: experiment.to_string(),
+            seed,
             run_id: self.run_id.clone(),
             files: written.clone(),
         }
@@ -487,7 +507,15 @@ mod tests {
         fs::create_dir(path).unwrap();
         let mut writer = OutputWriter::new(false);
         writer.run_id = run_id.to_string();
-        writer.fill(&sample_output(), path).unwrap();
+        let out = sample_output();
+        let what = (out.summary.experiment.as_str(), out.summary.seed);
+        writer
+            .fill(
+                what,
+                &|staging| files::write_all(&out, staging, pause_for_tests),
+                path,
+            )
+            .unwrap();
     }
 
     fn run_id_at(path: &Path) -> String {

@@ -19,27 +19,27 @@ use super::format::{money, money_tick, pct, secs, tick};
 use crate::results::{BreakdownRow, MeasuredRequest, RunOutput, TimeSeriesRow};
 use crate::stats::Estimate;
 
-const SIZE: (u32, u32) = (1000, 600);
-const FONT: &str = "sans-serif";
+pub(super) const SIZE: (u32, u32) = (1000, 600);
+pub(super) const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-const C_BLUE: RGBColor = RGBColor(31, 119, 180);
-const C_ORANGE: RGBColor = RGBColor(255, 127, 14);
-const C_GREEN: RGBColor = RGBColor(44, 160, 44);
-const C_RED: RGBColor = RGBColor(214, 39, 40);
-const C_PURPLE: RGBColor = RGBColor(148, 103, 189);
-const C_BROWN: RGBColor = RGBColor(140, 86, 75);
-const C_GREY: RGBColor = RGBColor(127, 127, 127);
-const C_DARK: RGBColor = RGBColor(50, 50, 50);
+pub(super) const C_BLUE: RGBColor = RGBColor(31, 119, 180);
+pub(super) const C_ORANGE: RGBColor = RGBColor(255, 127, 14);
+pub(super) const C_GREEN: RGBColor = RGBColor(44, 160, 44);
+pub(super) const C_RED: RGBColor = RGBColor(214, 39, 40);
+pub(super) const C_PURPLE: RGBColor = RGBColor(148, 103, 189);
+pub(super) const C_BROWN: RGBColor = RGBColor(140, 86, 75);
+pub(super) const C_GREY: RGBColor = RGBColor(127, 127, 127);
+pub(super) const C_DARK: RGBColor = RGBColor(50, 50, 50);
 /// Colours for the scaling rule's CPU lines, in turn.
 const RULE_COLOURS: [RGBColor; 3] = [C_RED, C_PURPLE, C_BROWN];
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 /// The signature every chart function shares.
 pub(super) type DrawFn = fn(&RunOutput, &Path) -> anyhow::Result<()>;
 /// Width of one category on a bar chart's discrete axis (integer coordinates keep plotters'
 /// label formatting available).
-const SLOT: i32 = 100;
+pub(super) const SLOT: i32 = 100;
 /// Bounds on the width kept on the right of the time-series panels for their legends.
 const PANEL_LEGEND_WIDTH: Range<u32> = 170..400;
 /// Legend entry geometry: swatch from 12 to 36 px, label from 44 px.
@@ -59,7 +59,7 @@ fn ensure_font() -> anyhow::Result<()> {
 /// Opens a white canvas with `title`, lets `draw` fill the rest and writes the PNG. The image
 /// is drawn in memory and written here, so a failed write names the file and the system's
 /// reason (a full disk, say) rather than a drawing-backend error.
-fn render(
+pub(super) fn render(
     path: &Path,
     title: &str,
     draw: impl FnOnce(&Area) -> anyhow::Result<()>,
@@ -82,7 +82,7 @@ fn render(
 }
 
 /// The "no data" note, centred in `area`.
-fn no_data(area: &Area, why: &str) -> anyhow::Result<()> {
+pub(super) fn no_data(area: &Area, why: &str) -> anyhow::Result<()> {
     let (w, h) = area.dim_in_pixel();
     let style = TextStyle::from((FONT, 24))
         .color(&C_GREY)
@@ -96,7 +96,7 @@ fn no_data(area: &Area, why: &str) -> anyhow::Result<()> {
 }
 
 /// The largest finite value, or `None`.
-fn finite_max(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(super) fn finite_max(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     values
         .into_iter()
         .filter(|v| v.is_finite())
@@ -104,7 +104,7 @@ fn finite_max(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 }
 
 /// Upper bound for an axis showing values up to `max` (never empty, never NaN).
-fn axis_top(max: Option<f64>, headroom: f64) -> f64 {
+pub(super) fn axis_top(max: Option<f64>, headroom: f64) -> f64 {
     match max {
         Some(m) if m > 0.0 => m * headroom,
         _ => 1.0,
@@ -507,7 +507,7 @@ pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Draws the legend box.
-fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+pub(super) fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
@@ -559,13 +559,13 @@ where
 }
 
 /// The 95 % interval as drawable bounds (clamped at zero), when it is finite.
-fn ci_bounds(e: &Estimate) -> Option<(f64, f64)> {
+pub(super) fn ci_bounds(e: &Estimate) -> Option<(f64, f64)> {
     let [lo, hi] = e.ci95;
     (lo.is_finite() && hi.is_finite()).then(|| (lo.max(0.0), hi.max(0.0)))
 }
 
 /// A small value label anchored at a data point.
-fn bar_label<C>(text: String, at: C, pos: Pos) -> Text<'static, C, String> {
+pub(super) fn bar_label<C>(text: String, at: C, pos: Pos) -> Text<'static, C, String> {
     Text::new(
         text,
         at,
@@ -574,7 +574,7 @@ fn bar_label<C>(text: String, at: C, pos: Pos) -> Text<'static, C, String> {
 }
 
 /// Category axis: `n` slots with a tick (and label) in the middle of each.
-fn categories(n: usize) -> WithKeyPoints<RangedCoordi32> {
+pub(super) fn categories(n: usize) -> WithKeyPoints<RangedCoordi32> {
     let n = i32::try_from(n)
         .unwrap_or(i32::MAX / SLOT)
         .min(i32::MAX / SLOT);
@@ -582,7 +582,7 @@ fn categories(n: usize) -> WithKeyPoints<RangedCoordi32> {
 }
 
 /// The category name for a tick.
-fn category_name(names: &[&str], v: i32) -> String {
+pub(super) fn category_name(names: &[&str], v: i32) -> String {
     usize::try_from(v.div_euclid(SLOT))
         .ok()
         .and_then(|i| names.get(i))

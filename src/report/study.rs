@@ -1,0 +1,236 @@
+//! The output folder of a sweep: `sweep.csv` and `sweep.json` (the tidy table, see
+//! `columns`), `points/<point>/summary.json` for every point, and two charts: turn p95 and
+//! cost per session against the first numeric swept setting (one line per remaining
+//! combination), or per configuration as bars when nothing numeric was swept.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::OutputWriter;
+use super::columns::{RowObject, Table, table};
+use super::format::{money, secs};
+use super::study_plot::{Bar, Curve, CurveChart, bars, curves};
+use crate::config::{Experiment, Loaded};
+use crate::results::{Inputs, Summary};
+use crate::stats::Estimate;
+
+/// The study's name: the file's `name`, i.e. every experiment's name without its suffix.
+pub fn name_of(all: &[Loaded]) -> String {
+    let Some(first) = all.first() else {
+        return "sweep".into();
+    };
+    let e = &first.experiment;
+    match &e.point.suffix {
+        Some(suffix) => e
+            .name
+            .strip_suffix(suffix.as_str())
+            .and_then(|s| s.strip_suffix('-'))
+            .unwrap_or(&e.name)
+            .to_string(),
+        None => e.name.clone(),
+    }
+}
+
+/// A finished sweep, ready to write.
+pub struct SweepReport<'a> {
+    /// The study's name (the file's `name`).
+    pub study: &'a str,
+    /// The points' experiments, in order.
+    pub experiments: &'a [Experiment],
+    /// Their summaries, in the same order.
+    pub summaries: &'a [Summary],
+}
+
+#[derive(Serialize)]
+struct SweepJson<'a> {
+    capsim_version: &'static str,
+    study: &'a str,
+    seed: u64,
+    points: Vec<PointJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PointJson<'a> {
+    results: RowObject<'a>,
+    inputs: &'a Inputs,
+    settings: &'a Experiment,
+}
+
+impl SweepReport<'_> {
+    /// `sweep.json`: each point's row of `sweep.csv`, its inputs and its resolved settings.
+    pub fn to_json(&self) -> anyhow::Result<String> {
+        let t = table(self.summaries);
+        self.json_of(&t)
+    }
+
+    fn json_of(&self, t: &Table) -> anyhow::Result<String> {
+        let doc = SweepJson {
+            capsim_version: env!("CARGO_PKG_VERSION"),
+            study: self.study,
+            seed: self.experiments.first().map_or(0, |e| e.seed),
+            points: (0..t.rows.len())
+                .map(|i| PointJson {
+                    results: t.row_object(i),
+                    inputs: &self.summaries[i].inputs,
+                    settings: &self.experiments[i],
+                })
+                .collect(),
+        };
+        Ok(serde_json::to_string_pretty(&doc)?)
+    }
+
+    /// Writes the folder atomically through `writer`; returns the files written.
+    pub fn write(&self, writer: &OutputWriter, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let seed = self.experiments.first().map_or(0, |e| e.seed);
+        writer.write_with(dir, (self.study, seed), &|staging| self.fill(staging))
+    }
+
+    fn fill(&self, staging: &Path) -> anyhow::Result<Vec<String>> {
+        let t = table(self.summaries);
+        let write = |name: &str, text: String| -> anyhow::Result<String> {
+            let path = staging.join(name);
+            std::fs::write(&path, text).with_context(|| format!("could not write {name}"))?;
+            Ok(name.to_string())
+        };
+        let mut files = vec![
+            write("sweep.csv", t.to_csv())?,
+            write("sweep.json", self.json_of(&t)? + "\n")?,
+        ];
+        std::fs::create_dir(staging.join("points")).context("could not create points/")?;
+        for (e, s) in self.experiments.iter().zip(self.summaries) {
+            let folder = e.point.suffix.as_deref().unwrap_or(&e.name);
+            std::fs::create_dir(staging.join("points").join(folder))
+                .with_context(|| format!("could not create points/{folder}"))?;
+            files.push(write(
+                &format!("points/{folder}/summary.json"),
+                serde_json::to_string_pretty(s)? + "\n",
+            )?);
+        }
+        files.extend(self.charts(staging)?);
+        Ok(files)
+    }
+
+    /// The two charts; their names.
+    fn charts(&self, staging: &Path) -> anyhow::Result<Vec<String>> {
+        let p95 = |s: &Summary| s.turn_latency_s.p95;
+        let cost = |s: &Summary| {
+            s.cost_usd.per_session.unwrap_or(Estimate {
+                value: f64::NAN,
+                ci95: [f64::NAN; 2],
+            })
+        };
+        let bounds = super::study_plot::distinct_bounds(self.summaries.iter(), "turn_p95", |t| {
+            (t, format!("SLO p95 ≤ {}", secs(t)))
+        });
+        match numeric_axis(self.summaries) {
+            Some(axis) => {
+                let by = |get: fn(&Summary) -> Estimate| group_curves(self.summaries, &axis, get);
+                curves(
+                    &CurveChart {
+                        title: &format!("Turn p95 against {axis}"),
+                        x_desc: &axis,
+                        y_desc: "turn latency p95 (s)",
+                        bounds,
+                        curves: &by(p95),
+                        dollars: false,
+                    },
+                    &staging.join("sweep.png"),
+                )?;
+                curves(
+                    &CurveChart {
+                        title: &format!("Cost per session against {axis}"),
+                        x_desc: &axis,
+                        y_desc: "cost per completed session (USD)",
+                        bounds: Vec::new(),
+                        curves: &by(cost),
+                        dollars: true,
+                    },
+                    &staging.join("sweep_cost.png"),
+                )?;
+            }
+            None => {
+                let of = |get: fn(&Summary) -> Estimate, note: fn(f64) -> String| {
+                    self.summaries
+                        .iter()
+                        .zip(self.experiments)
+                        .map(|(s, e)| {
+                            let v = get(s);
+                            Bar {
+                                label: e.point.suffix.clone().unwrap_or_else(|| e.name.clone()),
+                                value: [v.value, v.ci95[0], v.ci95[1]],
+                                note: note(v.value),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                };
+                bars(
+                    "Turn p95 per configuration",
+                    "turn latency p95 (s)",
+                    &of(p95, secs),
+                    &staging.join("sweep.png"),
+                )?;
+                bars(
+                    "Cost per session per configuration",
+                    "cost per completed session (USD)",
+                    &of(cost, money),
+                    &staging.join("sweep_cost.png"),
+                )?;
+            }
+        }
+        Ok(vec!["sweep.png".into(), "sweep_cost.png".into()])
+    }
+}
+
+/// The first swept path whose value is a number at every point.
+fn numeric_axis(summaries: &[Summary]) -> Option<String> {
+    let first = summaries.first()?;
+    first.inputs.point.swept.iter().find_map(|v| {
+        let numeric = summaries.iter().all(|s| {
+            s.inputs
+                .point
+                .swept
+                .iter()
+                .any(|w| w.path == v.path && w.value.is_number())
+        });
+        numeric.then(|| v.path.clone())
+    })
+}
+
+/// One curve per combination of scenario and the other swept values, x along `axis`.
+fn group_curves(summaries: &[Summary], axis: &str, get: fn(&Summary) -> Estimate) -> Vec<Curve> {
+    let mut out: Vec<Curve> = Vec::new();
+    for s in summaries {
+        let point = &s.inputs.point;
+        let mut parts: Vec<String> = point.scenario.iter().cloned().collect();
+        let mut x = f64::NAN;
+        for v in &point.swept {
+            if v.path == axis {
+                x = v.value.as_f64().unwrap_or(f64::NAN);
+            } else {
+                let last = v.path.rsplit('.').next().unwrap_or(&v.path);
+                parts.push(format!("{last} = {}", v.value));
+            }
+        }
+        let label = if parts.is_empty() {
+            "turn p95".to_string()
+        } else {
+            parts.join(", ")
+        };
+        let e = get(s);
+        let point = [x, e.value, e.ci95[0], e.ci95[1]];
+        match out.iter_mut().find(|c| c.label == label) {
+            Some(c) => c.points.push(point),
+            None => out.push(Curve {
+                label,
+                points: vec![point],
+                mark: None,
+            }),
+        }
+    }
+    for c in &mut out {
+        c.points.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    }
+    out
+}

@@ -1,0 +1,253 @@
+//! Charts of a study (a sweep or a capacity search): a metric against a swept setting or the
+//! load, one line per configuration with its 95 % confidence band, the SLO bound dashed, and
+//! chosen points (capacities) marked and labelled; and bars of one value per configuration.
+
+use std::path::Path;
+
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::format::{money_tick, tick};
+use super::plot::{
+    C_BLUE, C_BROWN, C_DARK, C_GREEN, C_ORANGE, C_PURPLE, C_RED, FONT, SLOT, axis_top, bar_label,
+    categories, category_name, finite_max, legend, no_data, render,
+};
+
+/// Line colours, in turn.
+const PALETTE: [RGBColor; 6] = [C_BLUE, C_ORANGE, C_GREEN, C_PURPLE, C_BROWN, C_DARK];
+
+/// One configuration's line: points `(x, y, ci_low, ci_high)` in x order.
+pub(super) struct Curve {
+    /// Legend label.
+    pub(super) label: String,
+    /// The points; NaN bounds draw no band there.
+    pub(super) points: Vec<[f64; 4]>,
+    /// A point to mark on the line with its label (a capacity).
+    pub(super) mark: Option<(f64, f64, String)>,
+}
+
+/// A chart of curves: titles, axis descriptions and an optional dashed bound.
+pub(super) struct CurveChart<'a> {
+    /// Chart title.
+    pub(super) title: &'a str,
+    /// X axis description with unit.
+    pub(super) x_desc: &'a str,
+    /// Y axis description with unit.
+    pub(super) y_desc: &'a str,
+    /// Horizontal bounds (the SLO's, one per distinct value) with their legend labels.
+    pub(super) bounds: Vec<(f64, String)>,
+    /// The configurations.
+    pub(super) curves: &'a [Curve],
+    /// The y axis is in dollars.
+    pub(super) dollars: bool,
+}
+
+/// Draws `chart` to `path`.
+pub(super) fn curves(chart: &CurveChart, path: &Path) -> anyhow::Result<()> {
+    render(path, chart.title, |area| {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let xs = || {
+            chart
+                .curves
+                .iter()
+                .flat_map(|c| c.points.iter().filter_map(|p| finite(p[0])))
+        };
+        let (Some(x_min), Some(x_max)) = (xs().reduce(f64::min), xs().reduce(f64::max)) else {
+            return no_data(area, "no points");
+        };
+        let pad = ((x_max - x_min) * 0.04).max(x_max.abs() * 0.02).max(1e-9);
+        let y_top = axis_top(
+            finite_max(
+                chart
+                    .curves
+                    .iter()
+                    .flat_map(|c| c.points.iter().flat_map(|p| [p[1], p[3]]))
+                    .chain(chart.bounds.iter().map(|b| b.0)),
+            ),
+            // Headroom above the data for the legend.
+            1.4,
+        );
+        let mut plot = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d((x_min - pad)..(x_max + pad), 0.0..y_top)?;
+        plot.configure_mesh()
+            .x_desc(chart.x_desc)
+            .y_desc(chart.y_desc)
+            .x_label_formatter(&tick)
+            .y_label_formatter(if chart.dollars { &money_tick } else { &tick })
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()?;
+        for (k, curve) in chart.curves.iter().enumerate() {
+            let colour = PALETTE[k % PALETTE.len()];
+            let banded: Vec<&[f64; 4]> = curve
+                .points
+                .iter()
+                .filter(|p| p.iter().all(|v| v.is_finite()))
+                .collect();
+            if banded.len() >= 2 {
+                let outline: Vec<(f64, f64)> = banded
+                    .iter()
+                    .map(|p| (p[0], p[2].max(0.0)))
+                    .chain(banded.iter().rev().map(|p| (p[0], p[3].min(y_top))))
+                    .collect();
+                plot.draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    colour.mix(0.18).filled(),
+                )))?;
+            }
+            let line: Vec<(f64, f64)> = curve
+                .points
+                .iter()
+                .filter(|p| p[0].is_finite() && p[1].is_finite())
+                .map(|p| (p[0], p[1].min(y_top)))
+                .collect();
+            plot.draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
+                .label(curve.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+                });
+            plot.draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+            if let Some((x, y, text)) = &curve.mark
+                && x.is_finite()
+                && y.is_finite()
+            {
+                let at = (*x, y.min(y_top));
+                plot.draw_series(std::iter::once(Circle::new(at, 8, C_RED.stroke_width(3))))?;
+                plot.draw_series(std::iter::once(bar_label(
+                    text.clone(),
+                    at,
+                    Pos::new(HPos::Right, VPos::Bottom),
+                )))?;
+            }
+        }
+        if chart
+            .curves
+            .iter()
+            .any(|c| c.points.iter().any(|p| p[2].is_finite()))
+        {
+            plot.draw_series(std::iter::empty::<Polygon<(f64, f64)>>())?
+                .label("95 % CI (band)")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 24, y + 6)], C_BLUE.mix(0.18).filled())
+                });
+        }
+        for (y, label) in &chart.bounds {
+            plot.draw_series(DashedLineSeries::new(
+                vec![(x_min - pad, *y), (x_max + pad, *y)],
+                10,
+                6,
+                C_RED.stroke_width(2),
+            ))?
+            .label(label.clone())
+            .legend(|(x, y)| {
+                DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, C_RED.stroke_width(2))
+            });
+        }
+        legend(&mut plot, quiet_corner(chart.curves, (x_min, x_max), y_top))
+    })
+}
+
+/// The upper corner with fewer points high up, where the legend hides least.
+fn quiet_corner(curves: &[Curve], (x_min, x_max): (f64, f64), y_top: f64) -> SeriesLabelPosition {
+    let third = (x_max - x_min) / 3.0;
+    let high = |keep: &dyn Fn(f64) -> bool| {
+        curves
+            .iter()
+            .flat_map(|c| &c.points)
+            .filter(|p| keep(p[0]) && p[3].max(p[1]) > 0.55 * y_top)
+            .count()
+    };
+    if high(&|x| x <= x_min + third) <= high(&|x| x >= x_max - third) {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
+/// The distinct bounds of the SLO check `name` across `summaries`, in first-seen order, each
+/// made into a chart bound by `label`.
+pub(super) fn distinct_bounds<'s>(
+    summaries: impl Iterator<Item = &'s crate::results::Summary>,
+    name: &str,
+    label: impl Fn(f64) -> (f64, String),
+) -> Vec<(f64, String)> {
+    let mut seen: Vec<f64> = Vec::new();
+    for s in summaries {
+        for c in s.slo.checks.iter().filter(|c| c.name == name) {
+            if !seen.contains(&c.target) {
+                seen.push(c.target);
+            }
+        }
+    }
+    seen.into_iter().map(label).collect()
+}
+
+/// One bar: its configuration, value with 95 % bounds, and the text written above it.
+pub(super) struct Bar {
+    /// Category label under the bar.
+    pub(super) label: String,
+    /// `[value, ci_low, ci_high]`; NaN bounds draw no whisker.
+    pub(super) value: [f64; 3],
+    /// Written above the bar (instances, cost).
+    pub(super) note: String,
+}
+
+/// Bars of one value per configuration, with CI whiskers and a note on each.
+pub(super) fn bars(title: &str, y_desc: &str, bars: &[Bar], path: &Path) -> anyhow::Result<()> {
+    render(path, title, |area| {
+        let top = finite_max(bars.iter().flat_map(|b| [b.value[0], b.value[2]]));
+        if bars.is_empty() || !top.is_some_and(|t| t > 0.0) {
+            return no_data(area, "no configuration has a capacity");
+        }
+        let y_top = axis_top(top, 1.2);
+        let names: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+        let mut plot = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d(categories(bars.len()), 0.0..y_top)?;
+        plot.configure_mesh()
+            .disable_x_mesh()
+            .x_desc("configuration")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| category_name(&names, *v))
+            .y_label_formatter(&tick)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 17))
+            .draw()?;
+        for (i, bar) in bars.iter().enumerate() {
+            let left = i32::try_from(i).unwrap_or(0) * SLOT;
+            let [value, lo, hi] = bar.value;
+            if !value.is_finite() {
+                plot.draw_series(std::iter::once(bar_label(
+                    bar.note.clone(),
+                    (left + SLOT / 2, y_top * 0.02),
+                    Pos::new(HPos::Center, VPos::Bottom),
+                )))?;
+                continue;
+            }
+            plot.draw_series(std::iter::once(Rectangle::new(
+                [(left + SLOT / 5, 0.0), (left + SLOT * 4 / 5, value)],
+                PALETTE[i % PALETTE.len()].mix(0.8).filled(),
+            )))?;
+            let centre = left + SLOT / 2;
+            if lo.is_finite() && hi.is_finite() {
+                plot.draw_series(std::iter::once(PathElement::new(
+                    vec![(centre, lo), (centre, hi)],
+                    C_DARK.stroke_width(2),
+                )))?;
+            }
+            let above = if hi.is_finite() { hi.max(value) } else { value };
+            plot.draw_series(std::iter::once(bar_label(
+                bar.note.clone(),
+                (centre, above + y_top * 0.02),
+                Pos::new(HPos::Center, VPos::Bottom),
+            )))?;
+        }
+        Ok(())
+    })
+}

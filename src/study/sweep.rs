@@ -1,0 +1,119 @@
+//! Runs many experiments (a sweep's points, a file's variants) as one pool of (point,
+//! replication) tasks, so every worker stays busy even when each point has few replications.
+//!
+//! Tasks are numbered point by point and handed to rayon as one range; each worker takes
+//! contiguous stretches of it, so points finish one after another and a point's replications
+//! are aggregated, and dropped, as soon as its last one is in: memory holds a few points'
+//! replications, not the whole sweep's. Each replication depends only on its point's model,
+//! its index and the seed, and each point aggregates its replications in index order, so the
+//! results are the same for any thread count. Points share the file's seed: replication `r`
+//! of every point draws from the same streams (common random numbers), so differences between
+//! points are not the noise of different draws.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::config::Experiment;
+use crate::results::Summary;
+use crate::runner::{self, Prepared};
+use crate::system::ReplicationResult;
+
+/// A point's replications as they arrive.
+struct Slot {
+    reps: Vec<Option<ReplicationResult>>,
+    missing: u32,
+    summary: Option<Summary>,
+}
+
+/// Runs every experiment and returns their summaries in the given order. Shows a progress bar
+/// (points and replications done, ETA) when `progress` is set and stderr is a terminal.
+pub fn run_all(experiments: &[Experiment], progress: bool) -> anyhow::Result<Vec<Summary>> {
+    let prepared = experiments
+        .par_iter()
+        .map(runner::prepare)
+        .collect::<anyhow::Result<Vec<Prepared>>>()?;
+    // Task t belongs to the point whose range [first[i], first[i + 1]) holds it.
+    let mut first = Vec::with_capacity(experiments.len() + 1);
+    let mut total = 0usize;
+    for e in experiments {
+        first.push(total);
+        total += e.replications as usize;
+    }
+    first.push(total);
+    let slots: Vec<Mutex<Slot>> = experiments
+        .iter()
+        .map(|e| {
+            Mutex::new(Slot {
+                reps: (0..e.replications).map(|_| None).collect(),
+                missing: e.replications,
+                summary: None,
+            })
+        })
+        .collect();
+    let bar = (progress && std::io::stderr().is_terminal()).then(|| progress_bar(total, &prepared));
+    let points_done = AtomicUsize::new(0);
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let more = |_: u32| {};
+    (0..total).into_par_iter().try_for_each(|task| {
+        let point = first.partition_point(|&f| f <= task) - 1;
+        let r = (task - first[point]) as u32;
+        let result = prepared[point].replicate(r)?;
+        tick();
+        let finished = {
+            let mut slot = slots[point]
+                .lock()
+                .expect("no worker panics holding a slot");
+            slot.reps[r as usize] = Some(result);
+            slot.missing -= 1;
+            (slot.missing == 0).then(|| std::mem::take(&mut slot.reps))
+        };
+        if let Some(reps) = finished {
+            let reps = reps.into_iter().flatten().collect();
+            let output = prepared[point].finish(reps, &more, &tick)?;
+            slots[point]
+                .lock()
+                .expect("no worker panics holding a slot")
+                .summary = Some(output.summary);
+            let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(b) = &bar {
+                b.set_message(format!("{done}/{} points", prepared.len()));
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    slots
+        .into_iter()
+        .zip(experiments)
+        .map(|(slot, e)| {
+            slot.into_inner()
+                .expect("no worker panicked")
+                .summary
+                .with_context(|| format!("experiment `{}` has no replications", e.name))
+        })
+        .collect()
+}
+
+fn progress_bar(tasks: usize, prepared: &[Prepared]) -> ProgressBar {
+    let bar = ProgressBar::new(tasks as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} replications, {elapsed}, about {eta} left",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("0/{} points", prepared.len()));
+    bar
+}
