@@ -15,10 +15,30 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid")
 }
 
+/// Largest latency a recorder's histogram covers before it first grows: ten seconds.
+const INITIAL_MICROS: u64 = 10_000_000;
+
+/// A recorder's latency histogram: the buckets of [`latency_histogram`], allocated only up to
+/// [`INITIAL_MICROS`] and grown when a larger value arrives (never past `MAX_MICROS`, where
+/// values are clamped). Growing appends buckets without moving any, so every value lands in
+/// the bucket it would have in the full histogram; a replication allocates and zeroes only
+/// the range its latencies reach (histograms that stay empty stay small).
+fn recording_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, INITIAL_MICROS, 3)
+        .expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
 /// Records `seconds` into `h` (clamped to the histogram's range).
 #[inline]
 pub fn record_seconds(h: &mut Histogram<u64>, seconds: f64) {
-    h.saturating_record(micros(seconds));
+    let v = micros(seconds);
+    // `record` lets a growing histogram grow (`saturating_record` would clamp it at its
+    // current top); it cannot fail below `MAX_MICROS`, but if it did the value is kept.
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
 }
 
 /// `seconds` in whole microseconds, clamped to `[1, MAX_MICROS]`: the same as
@@ -202,15 +222,15 @@ impl Recorder {
         Self {
             warmup,
             segment_length: (horizon - warmup) / SEGMENTS as f64,
-            segment_turns: (0..SEGMENTS).map(|_| latency_histogram()).collect(),
-            segment_starts: (0..SEGMENTS).map(|_| latency_histogram()).collect(),
+            segment_turns: (0..SEGMENTS).map(|_| recording_histogram()).collect(),
+            segment_starts: (0..SEGMENTS).map(|_| recording_histogram()).collect(),
             segment_errors: [0; SEGMENTS],
             segment_finished: [0; SEGMENTS],
-            turn: latency_histogram(),
-            start: latency_histogram(),
+            turn: recording_histogram(),
+            start: recording_histogram(),
             breakdown: TurnComponent::ALL
                 .iter()
-                .map(|_| latency_histogram())
+                .map(|_| recording_histogram())
                 .collect(),
             breakdown_zeros: [0; TurnComponent::COUNT],
             cpu_slowdown_sum: 0.0,
@@ -552,6 +572,36 @@ mod tests {
         }
         assert_eq!(rec.turn.max(), direct.max());
         assert_eq!(rec.turn.min(), direct.min());
+    }
+
+    #[test]
+    fn a_growing_histogram_matches_the_full_one() {
+        let mut grown = recording_histogram();
+        let mut full = latency_histogram();
+        let mut x = 5u64;
+        for _ in 0..20_000 {
+            x = crate::rng::mix(x);
+            // Log-uniform over 1 us .. 2 days: past the initial range and past the clamp.
+            let s = 1e-6 * 1.728e11_f64.powf((x >> 11) as f64 / (1u64 << 53) as f64);
+            record_seconds(&mut grown, s);
+            record_seconds(&mut full, s);
+        }
+        assert!(grown.max() > INITIAL_MICROS);
+        let recorded = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
+        assert_eq!(recorded(&grown), recorded(&full));
+        assert_eq!(grown.len(), full.len());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(grown.value_at_quantile(q), full.value_at_quantile(q));
+        }
+        assert_eq!((grown.min(), grown.max()), (full.min(), full.max()));
+        let mut sum = latency_histogram();
+        sum.add(&grown).unwrap();
+        assert_eq!(recorded(&sum), recorded(&full));
+        assert_eq!((sum.min(), sum.max()), (full.min(), full.max()));
     }
 
     #[test]
