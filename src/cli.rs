@@ -188,6 +188,10 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         study: StudyArgs,
+        /// Keep the points an interrupted run of the same sweep finished, and run only the
+        /// rest (each finished point is stored as it completes).
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         overrides: RunSettings,
         #[command(flatten)]
@@ -367,9 +371,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Sweep {
             file,
             study,
+            resume,
             overrides,
             budget,
-        } => sweep(&file, &study, &overrides, &budget),
+        } => sweep(&file, &study, resume, &overrides, &budget),
         Command::Capacity {
             file,
             study,
@@ -516,6 +521,7 @@ fn compare(
 fn sweep(
     file: &Path,
     args: &StudyArgs,
+    resume: bool,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<()> {
@@ -527,8 +533,23 @@ fn sweep(
         pool,
         experiments,
     } = prepare_study(file, args, overrides, budget)?;
-    let summaries =
-        pool.install(|| crate::study::sweep::run_all(&experiments, !how.quiet && !how.json))?;
+    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
+    let resumed = if resume {
+        experiments
+            .iter()
+            .filter(|e| checkpoint.load(e).is_some())
+            .count()
+    } else {
+        0
+    };
+    let summaries = pool.install(|| {
+        crate::study::sweep::run_all_with(
+            &experiments,
+            !how.quiet && !how.json,
+            Some(&checkpoint),
+            resume,
+        )
+    })?;
     let report = crate::report::study::SweepReport {
         study: &study,
         experiments: &experiments,
@@ -537,10 +558,17 @@ fn sweep(
     let files = report
         .write(&writer, &dir)
         .with_context(|| format!("writing results to {}", dir.display()))?;
+    checkpoint.remove(&experiments)?;
     if how.json {
         emit(&format!("{}\n", report.to_json()?))
     } else {
         emit(&crate::report::comparison_table(&summaries, false))?;
+        if resume {
+            emit(&format!(
+                "\nResumed {resumed} of {} points finished by an interrupted run.",
+                experiments.len()
+            ))?;
+        }
         emit(&format!(
             "\nWrote {} files to {}/ (sweep.csv: one row per point)\n",
             files.len(),

@@ -52,7 +52,7 @@ fn micros(seconds: f64) -> u64 {
 
 /// A component of a turn's time along its critical path, in breakdown order (pending first).
 /// Serialized as its `snake_case` name, the `component` of `summary.json`'s breakdown rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnComponent {
     /// Waiting in the pending queue for a slot.
@@ -103,7 +103,7 @@ impl TurnComponent {
 
 /// Why a request failed. Serialized as its `snake_case` name, the key of `summary.json`'s
 /// `errors`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCause {
     /// No slot before the pending deadline.

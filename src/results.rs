@@ -10,7 +10,7 @@ use crate::stats::Estimate;
 
 /// Everything `summary.json` holds. Field names are a stable, documented schema
 /// (`docs/summary-schema.md`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// Version of capsim that produced the file.
     pub capsim_version: String,
@@ -67,13 +67,13 @@ pub struct Summary {
 }
 
 /// The key settings of a run, so a notebook reading `summary.json` never parses folder names.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Inputs {
     /// Variant or sweep scenario, and each swept path with its value.
     #[serde(flatten)]
     pub point: Point,
     /// `closed` or `open`.
-    pub workload: &'static str,
+    pub workload: String,
     /// Closed: virtual users (a ramp's final count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<u32>,
@@ -91,7 +91,7 @@ pub struct Inputs {
     /// See `min_instances`.
     pub max_instances: u32,
     /// Autoscaling policy: `fixed`, `threshold` or `cloud_run`.
-    pub autoscaler: &'static str,
+    pub autoscaler: String,
     /// The app's default LLM model (absent: each step names its own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_model: Option<String>,
@@ -118,7 +118,8 @@ impl Inputs {
             workload: match w.kind {
                 crate::config::WorkloadKind::Closed => "closed",
                 crate::config::WorkloadKind::Open => "open",
-            },
+            }
+            .into(),
             users,
             sessions_per_s,
             vcpu: p.vcpu,
@@ -130,7 +131,8 @@ impl Inputs {
                 AutoscalerSpec::Fixed => "fixed",
                 AutoscalerSpec::Threshold(_) => "threshold",
                 AutoscalerSpec::CloudRun(_) => "cloud_run",
-            },
+            }
+            .into(),
             llm_model: e.llm.default_model.clone(),
             llm_latency_scale: e.llm.latency_scale,
         }
@@ -151,7 +153,7 @@ fn piecewise_mean(steps: &[(crate::units::Seconds, f64)], horizon: f64) -> f64 {
 }
 
 /// What sequential stopping achieved.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PrecisionOutcome {
     /// Targeted estimate, e.g. `turn_p95`.
     pub metric: PrecisionMetric,
@@ -164,7 +166,7 @@ pub struct PrecisionOutcome {
 }
 
 /// Latency percentiles with 95 % confidence intervals across replications.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Samples behind the estimates, summed over replications.
     pub n: u64,
@@ -190,7 +192,7 @@ pub struct LatencySummary {
 }
 
 /// Contribution of one component to turn latency (critical path of the pipeline).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BreakdownRow {
     /// `pending`, `cpu`, `cpu_contention`, `llm`, `retry_backoff` or `datastore`.
     pub component: TurnComponent,
@@ -201,7 +203,7 @@ pub struct BreakdownRow {
 }
 
 /// Failed requests by cause.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ErrorCounts {
     /// No free slot before the pending deadline (429).
     pub no_instance: u64,
@@ -246,7 +248,7 @@ impl ErrorCounts {
 }
 
 /// Instance counts over the measured window.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceSummary {
     /// Time-averaged instances (ready plus starting).
     pub mean: Estimate,
@@ -257,7 +259,7 @@ pub struct InstanceSummary {
 }
 
 /// CPU utilisation of ready instances (busy vCPU-seconds / available vCPU-seconds).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CpuSummary {
     /// Time average over the window.
     pub mean: Estimate,
@@ -267,7 +269,7 @@ pub struct CpuSummary {
 }
 
 /// In-flight requests and the pending queue.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConcurrencySummary {
     /// Time-averaged in-flight requests (holding a slot).
     pub mean_in_flight: Estimate,
@@ -278,7 +280,7 @@ pub struct ConcurrencySummary {
 }
 
 /// LLM usage.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LlmSummary {
     /// LLM calls per completed turn.
     pub calls_per_turn: Estimate,
@@ -293,7 +295,7 @@ pub struct LlmSummary {
 }
 
 /// LLM use of one agent.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AgentRow {
     /// Agent name.
     pub agent: String,
@@ -310,7 +312,7 @@ pub struct AgentRow {
 }
 
 /// Cost in US dollars.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CostSummary {
     /// Per completed turn (null when no turn completed).
     pub per_turn: Option<Estimate>,
@@ -323,7 +325,7 @@ pub struct CostSummary {
 }
 
 /// One cost component.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CostRow {
     /// e.g. `cloud_run_cpu`, `llm_output`, `firestore_reads`.
     pub component: String,
@@ -334,7 +336,7 @@ pub struct CostRow {
 }
 
 /// Little's law on requests: time-averaged number in system against throughput x mean time.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LittlesLaw {
     /// Time-averaged requests in the system (pending or in flight).
     pub l: f64,
@@ -345,7 +347,7 @@ pub struct LittlesLaw {
 }
 
 /// One segment of the load curve.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoadPoint {
     /// Segment start, seconds.
     pub from_s: f64,
@@ -364,7 +366,7 @@ pub struct LoadPoint {
 }
 
 /// SLO verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SloVerdict {
     /// All checks met (a check is met when its estimate is within the bound).
     pub met: bool,
@@ -383,7 +385,7 @@ pub struct SloVerdict {
 }
 
 /// What limits the system first. Serialized as its `snake_case` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bottleneck {
     /// LLM calls are slow (or time out).
@@ -421,7 +423,7 @@ impl Bottleneck {
 }
 
 /// One SLO bound.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SloCheck {
     /// e.g. `turn_p95`.
     pub name: String,
@@ -463,7 +465,7 @@ pub struct TimeSeriesRow {
 }
 
 /// A kind of request whose latency is measured. Serialized as its `snake_case` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MeasuredRequest {
     /// A scene turn.
@@ -491,7 +493,7 @@ impl MeasuredRequest {
 }
 
 /// Pooled latency distribution: one row per histogram bucket.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HistogramRow {
     /// The request kind measured.
     pub metric: MeasuredRequest,
@@ -504,7 +506,7 @@ pub struct HistogramRow {
 }
 
 /// Lines drawn on the instances/CPU chart to show the scaling rule.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ScalingLines {
     /// Policy name.
     pub policy: String,

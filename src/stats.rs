@@ -7,6 +7,7 @@
 //!   the MSER (marginal standard error) rule, optionally in its MSER-5 form.
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::{Deserialize, Deserializer};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// A point estimate with a two-sided 95 % confidence interval.
@@ -68,6 +69,23 @@ impl Serialize for Estimate {
         s.serialize_field("value", &finite(self.value))?;
         s.serialize_field("ci95", &[finite(self.ci95[0]), finite(self.ci95[1])])?;
         s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Estimate {
+    /// Reads what [`Serialize`] writes: `null` (an unknown or infinite value) becomes NaN.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Estimate, D::Error> {
+        #[derive(Deserialize)]
+        struct Written {
+            value: Option<f64>,
+            ci95: [Option<f64>; 2],
+        }
+        let w = Written::deserialize(deserializer)?;
+        let nan = |x: Option<f64>| x.unwrap_or(f64::NAN);
+        Ok(Estimate {
+            value: nan(w.value),
+            ci95: [nan(w.ci95[0]), nan(w.ci95[1])],
+        })
     }
 }
 

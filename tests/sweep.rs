@@ -197,3 +197,79 @@ fn a_sweep_or_scenarios_can_be_set_from_the_command_line() {
         "{text}"
     );
 }
+
+#[test]
+fn a_killed_sweep_resumes_to_the_files_of_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("long.yaml");
+    fs::write(
+        &file,
+        format!(
+            "extends: {MANIFEST_DIR}/experiments/validation/mmc-4-0.8.yaml\nname: long\n\
+             horizon: 200000s\nwarmup: 500s\nreplications: 3\n\
+             sweep: {{grid: {{workload.arrivals.per_second: {{from: 2.0, to: 3.1, step: 0.1}}}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let checkpoint = tmp.path().join(".out.capsim-sweep");
+    let mut child = common::sim()
+        .args(["sweep", path_str(&file), "--out", path_str(&out), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stored = || {
+        fs::read_dir(&checkpoint).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".yaml"))
+            })
+            .count()
+        })
+    };
+    let started = std::time::Instant::now();
+    while stored() == 0 && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished = stored();
+    assert!(finished >= 1, "no point was stored before the kill");
+    assert!(!out.exists(), "a killed sweep left an output folder");
+    let resumed = run_ok(&[
+        "sweep",
+        path_str(&file),
+        "--out",
+        path_str(&out),
+        "--quiet",
+        "--resume",
+    ]);
+    assert!(
+        resumed.contains(&format!("Resumed {finished} of 12 points")),
+        "{resumed}"
+    );
+    assert!(
+        !checkpoint.exists(),
+        "the finished points were not cleaned up"
+    );
+    let fresh = tmp.path().join("fresh");
+    run_ok(&[
+        "sweep",
+        path_str(&file),
+        "--out",
+        path_str(&fresh),
+        "--quiet",
+    ]);
+    for name in [
+        "sweep.csv",
+        "sweep.json",
+        "points/per_second-2.0/summary.json",
+        "points/per_second-3.1/summary.json",
+    ] {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(fresh.join(name)).unwrap(),
+            "{name} differs after a resume"
+        );
+    }
+}

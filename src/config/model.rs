@@ -56,7 +56,7 @@ pub struct Experiment {
 }
 
 /// Where an experiment sits in its file: its variant or scenario, and its swept values.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// The suffix of the experiment's name after its file's `name` (a variant's name, or a
     /// sweep point's `<scenario>-<values>`); absent for a file without variants.
@@ -70,7 +70,7 @@ pub struct Point {
 }
 
 /// One swept setting at one point.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweptValue {
     /// Dotted path, e.g. `platform.max_concurrency`.
     pub path: String,

@@ -122,7 +122,7 @@ pub(crate) mod fixture {
             warmup_s: 312.0,
             inputs: Inputs {
                 point: Point::default(),
-                workload: "closed",
+                workload: "closed".into(),
                 users: Some(100),
                 sessions_per_s: None,
                 vcpu: 1.0,
@@ -130,7 +130,7 @@ pub(crate) mod fixture {
                 max_concurrency: 10,
                 min_instances: 0,
                 max_instances: 100,
-                autoscaler: "threshold",
+                autoscaler: "threshold".into(),
                 llm_model: Some("gemini-2.0-flash".into()),
                 llm_latency_scale: 1.0,
             },

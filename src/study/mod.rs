@@ -2,4 +2,5 @@
 //! them, capacity searches.
 
 pub mod capacity;
+pub mod checkpoint;
 pub mod sweep;

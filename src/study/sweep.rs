@@ -18,6 +18,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use super::checkpoint::Checkpoint;
 use crate::config::Experiment;
 use crate::results::Summary;
 use crate::runner::{self, Prepared};
@@ -33,30 +34,51 @@ struct Slot {
 /// Runs every experiment and returns their summaries in the given order. Shows a progress bar
 /// (points and replications done, ETA) when `progress` is set and stderr is a terminal.
 pub fn run_all(experiments: &[Experiment], progress: bool) -> anyhow::Result<Vec<Summary>> {
-    let prepared = experiments
+    run_all_with(experiments, progress, None, false)
+}
+
+/// [`run_all`], storing each finished point in `checkpoint` as it completes; with `resume`,
+/// points already stored there (same version and settings) are read instead of run.
+pub fn run_all_with(
+    experiments: &[Experiment],
+    progress: bool,
+    checkpoint: Option<&Checkpoint>,
+    resume: bool,
+) -> anyhow::Result<Vec<Summary>> {
+    let mut summaries: Vec<Option<Summary>> = experiments
+        .iter()
+        .map(|e| checkpoint.filter(|_| resume).and_then(|c| c.load(e)))
+        .collect();
+    let pending: Vec<usize> = (0..experiments.len())
+        .filter(|&i| summaries[i].is_none())
+        .collect();
+    let prepared = pending
         .par_iter()
-        .map(runner::prepare)
+        .map(|&i| runner::prepare(&experiments[i]))
         .collect::<anyhow::Result<Vec<Prepared>>>()?;
-    // Task t belongs to the point whose range [first[i], first[i + 1]) holds it.
-    let mut first = Vec::with_capacity(experiments.len() + 1);
+    // Task t belongs to the pending point whose range [first[k], first[k + 1]) holds it.
+    let mut first = Vec::with_capacity(pending.len() + 1);
     let mut total = 0usize;
-    for e in experiments {
+    for &i in &pending {
         first.push(total);
-        total += e.replications as usize;
+        total += experiments[i].replications as usize;
     }
     first.push(total);
-    let slots: Vec<Mutex<Slot>> = experiments
+    let slots: Vec<Mutex<Slot>> = pending
         .iter()
-        .map(|e| {
+        .map(|&i| {
+            let n = experiments[i].replications;
             Mutex::new(Slot {
-                reps: (0..e.replications).map(|_| None).collect(),
-                missing: e.replications,
+                reps: (0..n).map(|_| None).collect(),
+                missing: n,
                 summary: None,
             })
         })
         .collect();
-    let bar = (progress && std::io::stderr().is_terminal()).then(|| progress_bar(total, &prepared));
-    let points_done = AtomicUsize::new(0);
+    let resumed = experiments.len() - pending.len();
+    let bar = (progress && std::io::stderr().is_terminal())
+        .then(|| progress_bar(total, experiments.len(), resumed));
+    let points_done = AtomicUsize::new(resumed);
     let tick = || {
         if let Some(b) = &bar {
             b.inc(1);
@@ -64,28 +86,29 @@ pub fn run_all(experiments: &[Experiment], progress: bool) -> anyhow::Result<Vec
     };
     let more = |_: u32| {};
     (0..total).into_par_iter().try_for_each(|task| {
-        let point = first.partition_point(|&f| f <= task) - 1;
-        let r = (task - first[point]) as u32;
-        let result = prepared[point].replicate(r)?;
+        let k = first.partition_point(|&f| f <= task) - 1;
+        let r = (task - first[k]) as u32;
+        let result = prepared[k].replicate(r)?;
         tick();
         let finished = {
-            let mut slot = slots[point]
-                .lock()
-                .expect("no worker panics holding a slot");
+            let mut slot = slots[k].lock().expect("no worker panics holding a slot");
             slot.reps[r as usize] = Some(result);
             slot.missing -= 1;
             (slot.missing == 0).then(|| std::mem::take(&mut slot.reps))
         };
         if let Some(reps) = finished {
             let reps = reps.into_iter().flatten().collect();
-            let output = prepared[point].finish(reps, &more, &tick)?;
-            slots[point]
+            let output = prepared[k].finish(reps, &more, &tick)?;
+            if let Some(c) = checkpoint {
+                c.save(prepared[k].experiment(), &output.summary)?;
+            }
+            slots[k]
                 .lock()
                 .expect("no worker panics holding a slot")
                 .summary = Some(output.summary);
             let done = points_done.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(b) = &bar {
-                b.set_message(format!("{done}/{} points", prepared.len()));
+                b.set_message(format!("{done}/{} points", experiments.len()));
             }
         }
         anyhow::Ok(())
@@ -93,19 +116,17 @@ pub fn run_all(experiments: &[Experiment], progress: bool) -> anyhow::Result<Vec
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    slots
+    for (slot, &i) in slots.into_iter().zip(&pending) {
+        summaries[i] = slot.into_inner().expect("no worker panicked").summary;
+    }
+    summaries
         .into_iter()
         .zip(experiments)
-        .map(|(slot, e)| {
-            slot.into_inner()
-                .expect("no worker panicked")
-                .summary
-                .with_context(|| format!("experiment `{}` has no replications", e.name))
-        })
+        .map(|(s, e)| s.with_context(|| format!("experiment `{}` has no replications", e.name)))
         .collect()
 }
 
-fn progress_bar(tasks: usize, prepared: &[Prepared]) -> ProgressBar {
+fn progress_bar(tasks: usize, points: usize, resumed: usize) -> ProgressBar {
     let bar = ProgressBar::new(tasks as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -114,6 +135,6 @@ fn progress_bar(tasks: usize, prepared: &[Prepared]) -> ProgressBar {
         .expect("static template")
         .progress_chars("=> "),
     );
-    bar.set_message(format!("0/{} points", prepared.len()));
+    bar.set_message(format!("{resumed}/{points} points"));
     bar
 }
