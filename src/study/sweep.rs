@@ -11,8 +11,8 @@
 //! points are not the noise of different draws.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,10 +52,26 @@ pub fn run_all_with(
     let pending: Vec<usize> = (0..experiments.len())
         .filter(|&i| summaries[i].is_none())
         .collect();
-    let prepared = pending
-        .par_iter()
-        .map(|&i| runner::prepare(&experiments[i]))
-        .collect::<anyhow::Result<Vec<Prepared>>>()?;
+    // Each point is compiled when its first task starts and dropped when it finishes, so
+    // memory holds the models of the points in progress only.
+    let prepared: Vec<RwLock<Option<Prepared>>> =
+        pending.iter().map(|_| RwLock::new(None)).collect();
+    let model_of = |k: usize| -> anyhow::Result<()> {
+        if prepared[k]
+            .read()
+            .expect("no worker panics holding a model")
+            .is_some()
+        {
+            return Ok(());
+        }
+        let mut slot = prepared[k]
+            .write()
+            .expect("no worker panics holding a model");
+        if slot.is_none() {
+            *slot = Some(runner::prepare(&experiments[pending[k]])?);
+        }
+        Ok(())
+    };
     // Task t belongs to the pending point whose range [first[k], first[k + 1]) holds it.
     let mut first = Vec::with_capacity(pending.len() + 1);
     let mut total = 0usize;
@@ -88,7 +104,13 @@ pub fn run_all_with(
     (0..total).into_par_iter().try_for_each(|task| {
         let k = first.partition_point(|&f| f <= task) - 1;
         let r = (task - first[k]) as u32;
-        let result = prepared[k].replicate(r)?;
+        model_of(k)?;
+        let result = prepared[k]
+            .read()
+            .expect("no worker panics holding a model")
+            .as_ref()
+            .expect("compiled above")
+            .replicate(r)?;
         tick();
         let finished = {
             let mut slot = slots[k].lock().expect("no worker panics holding a slot");
@@ -98,9 +120,14 @@ pub fn run_all_with(
         };
         if let Some(reps) = finished {
             let reps = reps.into_iter().flatten().collect();
-            let output = prepared[k].finish(reps, &more, &tick)?;
+            let point = prepared[k]
+                .write()
+                .expect("no worker panics holding a model")
+                .take()
+                .expect("compiled by its first task");
+            let output = point.finish(reps, &more, &tick)?;
             if let Some(c) = checkpoint {
-                c.save(prepared[k].experiment(), &output.summary)?;
+                c.save(point.experiment(), &output.summary)?;
             }
             slots[k]
                 .lock()
