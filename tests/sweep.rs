@@ -108,7 +108,7 @@ fn a_sweep_writes_one_row_per_point_whatever_the_thread_count() {
         5
     );
     assert_eq!(json["points"][2]["results"]["platform.max_concurrency"], 5);
-    for chart in ["sweep.png", "sweep_cost.png"] {
+    for chart in ["sweep.png", "sweep_cost.png", "sweep_heatmap.png"] {
         assert!(
             fs::metadata(outs[0].join(chart)).unwrap().len() > 10_000,
             "{chart}"

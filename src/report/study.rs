@@ -1,7 +1,8 @@
 //! The output folder of a sweep: `sweep.csv` and `sweep.json` (the tidy table, see
-//! `columns`), `points/<point>/summary.json` for every point, and two charts: turn p95 and
+//! `columns`), `points/<point>/summary.json` for every point, and the charts: turn p95 and
 //! cost per session against the first numeric swept setting (one line per remaining
-//! combination), or per configuration as bars when nothing numeric was swept.
+//! combination), or per configuration as bars when nothing numeric was swept; and for a grid
+//! of two settings, a heat map of turn p95.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use super::OutputWriter;
 use super::columns::{RowObject, Table, table};
 use super::format::{money, secs};
-use super::study_plot::{Bar, Curve, CurveChart, bars, curves};
+use super::study_plot::{Bar, Curve, CurveChart, HeatMap, bars, curves, heat_map};
 use crate::config::{Experiment, Loaded};
 use crate::results::{Inputs, Summary};
 use crate::stats::Estimate;
@@ -121,9 +122,10 @@ impl SweepReport<'_> {
                 ci95: [f64::NAN; 2],
             })
         };
-        let bounds = super::study_plot::distinct_bounds(self.summaries.iter(), "turn_p95", |t| {
-            (t, format!("SLO p95 ≤ {}", secs(t)))
-        });
+        let bounds_p95 =
+            super::study_plot::distinct_bounds(self.summaries.iter(), "turn_p95", |t| {
+                (t, format!("SLO p95 ≤ {}", secs(t)))
+            });
         match numeric_axis(self.summaries) {
             Some(axis) => {
                 let by = |get: fn(&Summary) -> Estimate| group_curves(self.summaries, &axis, get);
@@ -132,7 +134,7 @@ impl SweepReport<'_> {
                         title: &format!("Turn p95 against {axis}"),
                         x_desc: &axis,
                         y_desc: "turn latency p95 (s)",
-                        bounds,
+                        bounds: bounds_p95.clone(),
                         curves: &by(p95),
                         dollars: false,
                     },
@@ -179,7 +181,66 @@ impl SweepReport<'_> {
                 )?;
             }
         }
-        Ok(vec!["sweep.png".into(), "sweep_cost.png".into()])
+        let mut files = vec!["sweep.png".to_string(), "sweep_cost.png".to_string()];
+        if let Some(map) = self.heat_map(bounds_p95.first().map(|b| b.0)) {
+            heat_map(&map, &staging.join("sweep_heatmap.png"))?;
+            files.push("sweep_heatmap.png".into());
+        }
+        Ok(files)
+    }
+
+    /// Turn p95 over a grid of exactly two swept settings (and no scenarios).
+    fn heat_map(&self, bound: Option<f64>) -> Option<HeatMap<'_>> {
+        let first = &self.summaries.first()?.inputs.point;
+        if first.swept.len() != 2
+            || self
+                .summaries
+                .iter()
+                .any(|s| s.inputs.point.scenario.is_some())
+        {
+            return None;
+        }
+        let (px, py) = (&first.swept[0].path, &first.swept[1].path);
+        let value_at = |s: &Summary, path: &str| {
+            s.inputs
+                .point
+                .swept
+                .iter()
+                .find(|v| v.path == path)
+                .map(|v| match &v.value {
+                    serde_json::Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                })
+        };
+        let mut xs: Vec<String> = Vec::new();
+        let mut ys: Vec<String> = Vec::new();
+        for s in self.summaries {
+            let (x, y) = (value_at(s, px)?, value_at(s, py)?);
+            if !xs.contains(&x) {
+                xs.push(x);
+            }
+            if !ys.contains(&y) {
+                ys.push(y);
+            }
+        }
+        let mut cells = vec![vec![f64::NAN; xs.len()]; ys.len()];
+        for s in self.summaries {
+            let col = xs
+                .iter()
+                .position(|x| Some(x) == value_at(s, px).as_ref())?;
+            let row = ys
+                .iter()
+                .position(|y| Some(y) == value_at(s, py).as_ref())?;
+            cells[row][col] = s.turn_latency_s.p95.value;
+        }
+        Some(HeatMap {
+            title: "Turn p95 by setting (outlined: above the SLO bound)",
+            x: (px, xs),
+            y: (py, ys),
+            cells,
+            bound,
+            text: secs,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::SegmentValue;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -247,6 +248,102 @@ pub(super) fn bars(title: &str, y_desc: &str, bars: &[Bar], path: &Path) -> anyh
                 (centre, above + y_top * 0.02),
                 Pos::new(HPos::Center, VPos::Bottom),
             )))?;
+        }
+        Ok(())
+    })
+}
+
+/// A grid of values over two swept settings: cells shaded from green (lowest) to red
+/// (highest), each with its value written in it, and a heavy outline on cells beyond `bound`.
+pub(super) struct HeatMap<'a> {
+    /// Chart title.
+    pub(super) title: &'a str,
+    /// The first setting's name and its values, left to right.
+    pub(super) x: (&'a str, Vec<String>),
+    /// The second setting's name and its values, bottom to top.
+    pub(super) y: (&'a str, Vec<String>),
+    /// `cells[row][col]`: the value at `y[row]`, `x[col]` (NaN: no point there).
+    pub(super) cells: Vec<Vec<f64>>,
+    /// Cells above this miss the SLO.
+    pub(super) bound: Option<f64>,
+    /// How a value is written in its cell.
+    pub(super) text: fn(f64) -> String,
+}
+
+/// Draws `map` to `path`.
+pub(super) fn heat_map(map: &HeatMap, path: &Path) -> anyhow::Result<()> {
+    render(path, map.title, |area| {
+        let values = || {
+            map.cells
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+        };
+        let (Some(lo), Some(hi)) = (values().reduce(f64::min), values().reduce(f64::max)) else {
+            return no_data(area, "no points");
+        };
+        let nx = i32::try_from(map.x.1.len()).unwrap_or(0);
+        let ny = i32::try_from(map.y.1.len()).unwrap_or(0);
+        let mut plot = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(
+                (0..(nx - 1).max(0)).into_segmented(),
+                (0..(ny - 1).max(0)).into_segmented(),
+            )?;
+        let name = |names: &[String], v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| names.get(i))
+                .cloned()
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        };
+        plot.configure_mesh()
+            .disable_mesh()
+            .x_desc(map.x.0)
+            .y_desc(map.y.0)
+            .x_label_formatter(&|v| name(&map.x.1, v))
+            .y_label_formatter(&|v| name(&map.y.1, v))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()?;
+        let span = (hi - lo).max(f64::MIN_POSITIVE);
+        for (row, cells) in (0..).zip(&map.cells) {
+            for (col, &v) in (0..).zip(cells) {
+                if !v.is_finite() {
+                    continue;
+                }
+                let t = (v - lo) / span;
+                let shade = RGBColor(
+                    (60.0 + 190.0 * t) as u8,
+                    (190.0 - 130.0 * t) as u8,
+                    (90.0 - 30.0 * t) as u8,
+                );
+                let corners = [
+                    (SegmentValue::Exact(col), SegmentValue::Exact(row)),
+                    (SegmentValue::Exact(col + 1), SegmentValue::Exact(row + 1)),
+                ];
+                plot.draw_series(std::iter::once(Rectangle::new(
+                    corners.clone(),
+                    shade.mix(0.85).filled(),
+                )))?;
+                if map.bound.is_some_and(|b| v > b) {
+                    plot.draw_series(std::iter::once(Rectangle::new(
+                        corners,
+                        C_DARK.stroke_width(3),
+                    )))?;
+                }
+                plot.draw_series(std::iter::once(Text::new(
+                    (map.text)(v),
+                    (SegmentValue::CenterOf(col), SegmentValue::CenterOf(row)),
+                    TextStyle::from((FONT, 16))
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )))?;
+            }
         }
         Ok(())
     })
