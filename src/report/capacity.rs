@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::OutputWriter;
 use super::columns::{Cell, ESTIMATES, RowObject, Table, table};
+use super::compare::instances;
 use super::files::csv_text;
 use super::format::{money, secs};
 use super::study_plot::{Bar, Curve, CurveChart, bars, curves, distinct_bounds};
@@ -284,13 +285,7 @@ impl CapacityReport<'_> {
                 load(c.capacity_point),
                 at.map_or_else(
                     || "-".into(),
-                    |s| {
-                        format!(
-                            "{:.1} / {:.0}",
-                            s.instances.mean.value.min(s.instances.max.value),
-                            s.instances.max.value
-                        )
-                    },
+                    |s| instances(s.instances.mean.value, s.instances.max.value),
                 ),
                 dollars(|s| s.cost_usd.per_session),
                 dollars(|s| Some(s.cost_usd.per_day)),

@@ -39,6 +39,16 @@ fn dollars(v: Option<Estimate>) -> String {
         .map_or_else(|| "-".into(), |e| money(e.value))
 }
 
+/// Mean and peak instances. The peak is the mean of each replication's peak, so it is often
+/// fractional; it gets a decimal then, so the peak never reads below the mean (`1.2 / 1`).
+pub(super) fn instances(mean: f64, max: f64) -> String {
+    if max.fract() == 0.0 {
+        format!("{mean:.1} / {max:.0}")
+    } else {
+        format!("{mean:.1} / {max:.1}")
+    }
+}
+
 fn row(s: &Summary) -> [String; 11] {
     let t = &s.turn_latency_s;
     [
@@ -46,10 +56,7 @@ fn row(s: &Summary) -> [String; 11] {
         format!("{:.2}", t.p50.value),
         ci(t.p95, 2),
         format!("{:.2} %", s.error_rate.value * 100.0),
-        format!(
-            "{:.1} / {:.0}",
-            s.instances.mean.value, s.instances.max.value
-        ),
+        instances(s.instances.mean.value, s.instances.max.value),
         format!("{:.0} %", s.cpu_utilization.mean.value * 100.0),
         format!("{:.1}", s.concurrency.mean_in_flight.value),
         format!("{:.2}", s.llm.calls_per_turn.value),
@@ -79,6 +86,12 @@ pub fn comparison_table(summaries: &[Summary], markdown: bool) -> String {
 mod tests {
     use super::*;
     use crate::report::fixture::sample_output;
+
+    #[test]
+    fn a_fractional_peak_keeps_its_decimal() {
+        assert_eq!(instances(1.2, 1.4), "1.2 / 1.4");
+        assert_eq!(instances(4.96, 5.0), "5.0 / 5");
+    }
 
     #[test]
     fn one_row_per_run_in_both_forms() {
