@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::OutputWriter;
-use super::columns::{Cell, ESTIMATES, RowObject, Table, table};
+use super::columns::{Cell, ESTIMATES, Identity, RowObject, Table, table};
 use super::compare::instances;
 use super::files::csv_text;
 use super::format::{money, secs};
@@ -57,20 +57,8 @@ fn number(v: Option<f64>) -> Cell {
 impl CapacityReport<'_> {
     /// The per-configuration table.
     pub fn table(&self) -> Table {
-        let mut swept: Vec<&str> = Vec::new();
-        for e in self.experiments {
-            for v in &e.point.swept {
-                if !swept.contains(&v.path.as_str()) {
-                    swept.push(&v.path);
-                }
-            }
-        }
-        let has_scenario = self.experiments.iter().any(|e| e.point.scenario.is_some());
-        let mut columns = vec!["experiment".to_string()];
-        if has_scenario {
-            columns.push("scenario".into());
-        }
-        columns.extend(swept.iter().map(|p| p.to_string()));
+        let identity = Identity::of(self.experiments.iter().map(|e| &e.point));
+        let mut columns = identity.columns();
         columns.extend(
             [
                 "load_unit",
@@ -96,19 +84,7 @@ impl CapacityReport<'_> {
             .iter()
             .zip(self.results)
             .map(|(e, c)| {
-                let mut row = vec![Cell::Text(e.name.clone())];
-                if has_scenario {
-                    row.push(Cell::Text(e.point.scenario.clone().unwrap_or_default()));
-                }
-                row.extend(swept.iter().map(|path| {
-                    Cell::Value(
-                        e.point
-                            .swept
-                            .iter()
-                            .find(|v| v.path == *path)
-                            .map(|v| v.value.clone()),
-                    )
-                }));
+                let mut row = identity.cells(&e.name, &e.point);
                 let uncertain = match (c.capacity, c.capacity_point) {
                     (Some(a), Some(b)) if b > a => (Some(a), Some(b)),
                     _ => (None, None),

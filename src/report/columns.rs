@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::files::{csv_num, csv_text};
+use crate::config::Point;
 use crate::results::Summary;
 use crate::stats::Estimate;
 
@@ -112,23 +113,65 @@ const OTHERS: [OtherColumn; 10] = [
     }),
 ];
 
+/// The columns that place a run: `experiment`, `scenario` (when any run has one) and each
+/// swept path in first-seen order.
+pub(super) struct Identity<'p> {
+    scenario: bool,
+    swept: Vec<&'p str>,
+}
+
+impl<'p> Identity<'p> {
+    /// The identity columns of runs at `points`.
+    pub(super) fn of(points: impl Iterator<Item = &'p Point>) -> Identity<'p> {
+        let mut identity = Identity {
+            scenario: false,
+            swept: Vec::new(),
+        };
+        for p in points {
+            identity.scenario |= p.scenario.is_some();
+            for v in &p.swept {
+                if !identity.swept.contains(&v.path.as_str()) {
+                    identity.swept.push(&v.path);
+                }
+            }
+        }
+        identity
+    }
+
+    /// Their names.
+    pub(super) fn columns(&self) -> Vec<String> {
+        let mut columns = vec!["experiment".to_string()];
+        if self.scenario {
+            columns.push("scenario".into());
+        }
+        columns.extend(self.swept.iter().map(|p| p.to_string()));
+        columns
+    }
+
+    /// The cells of the run `experiment` at `point` (empty where it does not set a path).
+    pub(super) fn cells(&self, experiment: &str, point: &Point) -> Vec<Cell> {
+        let mut row = vec![Cell::Text(experiment.to_string())];
+        if self.scenario {
+            row.push(Cell::Text(point.scenario.clone().unwrap_or_default()));
+        }
+        row.extend(self.swept.iter().map(|path| {
+            Cell::Value(
+                point
+                    .swept
+                    .iter()
+                    .find(|v| v.path == *path)
+                    .map(|v| v.value.clone()),
+            )
+        }));
+        row
+    }
+}
+
 /// The table of `summaries`: `experiment`, `scenario` (when any run has one), each swept path
 /// (in first-seen order), the load (`users` or `sessions_per_s`), then the results.
 pub fn table(summaries: &[Summary]) -> Table {
-    let mut swept: Vec<&str> = Vec::new();
-    for s in summaries {
-        for v in &s.inputs.point.swept {
-            if !swept.contains(&v.path.as_str()) {
-                swept.push(&v.path);
-            }
-        }
-    }
-    let has_scenario = summaries.iter().any(|s| s.inputs.point.scenario.is_some());
-    let mut columns = vec!["experiment".to_string()];
-    if has_scenario {
-        columns.push("scenario".into());
-    }
-    columns.extend(swept.iter().map(|p| p.to_string()));
+    let identity = Identity::of(summaries.iter().map(|s| &s.inputs.point));
+    let mut columns = identity.columns();
     columns.extend(["users", "sessions_per_s"].map(String::from));
     for (name, _) in ESTIMATES {
         columns.extend([
@@ -141,22 +184,7 @@ pub fn table(summaries: &[Summary]) -> Table {
     let rows = summaries
         .iter()
         .map(|s| {
-            let mut row = vec![Cell::Text(s.experiment.clone())];
-            if has_scenario {
-                row.push(Cell::Text(
-                    s.inputs.point.scenario.clone().unwrap_or_default(),
-                ));
-            }
-            row.extend(swept.iter().map(|path| {
-                Cell::Value(
-                    s.inputs
-                        .point
-                        .swept
-                        .iter()
-                        .find(|v| v.path == *path)
-                        .map(|v| v.value.clone()),
-                )
-            }));
+            let mut row = identity.cells(&s.experiment, &s.inputs.point);
             row.push(
                 s.inputs
                     .users
