@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::config::{Arrivals, Experiment, Users, Warmup};
+use crate::config::{Arrivals, Experiment, Warmup};
 
 /// Bytes per virtual user: its actor, session and conversation history.
 const BYTES_PER_USER: f64 = 512.0;
@@ -74,11 +74,7 @@ pub struct OverBudget {
 pub fn estimate(e: &Experiment, threads: usize) -> Estimate {
     let horizon = e.horizon.0;
     let w = &e.workload;
-    let users = match w.users {
-        Some(Users::Fixed(n)) => f64::from(n),
-        Some(Users::Ramp { from, to, .. }) => f64::from(from.max(to)),
-        None => 0.0,
-    };
+    let users = f64::from(w.peak_users());
     let members = f64::from(w.population.unwrap_or(0));
     let buckets = horizon / e.sample_interval.0;
     let replications = f64::from(match &e.precision {
@@ -125,6 +121,7 @@ fn peak_sessions_per_s(arrivals: &Arrivals) -> f64 {
             }
         }
         Arrivals::Piecewise(steps) => steps.iter().map(|s| s.1).fold(0.0, f64::max),
+        Arrivals::Stages(stages) => stages.iter().map(|s| s.per_second).fold(0.0, f64::max),
     }
 }
 

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Arrivals, AutoscalerSpec, Experiment, Point, PrecisionMetric, Users};
+use crate::config::{
+    Arrivals, AutoscalerSpec, Experiment, Point, PrecisionMetric, Users, stage_corners,
+};
 use crate::metrics::{ErrorCause, TurnComponent};
 use crate::stats::Estimate;
 
@@ -107,10 +109,12 @@ impl Inputs {
             Users::Fixed(n) => *n,
             Users::Ramp { to, .. } => *to,
         });
+        let users = users.or_else(|| w.stages.is_some().then(|| w.peak_users()));
         let sessions_per_s = w.arrivals.as_ref().map(|a| match a {
             Arrivals::PerSecond(rate) => *rate,
             Arrivals::PerDay { sessions, .. } => sessions / 86_400.0,
             Arrivals::Piecewise(steps) => piecewise_mean(steps, e.horizon.0),
+            Arrivals::Stages(stages) => corners_mean(&stage_corners(stages), e.horizon.0),
         });
         let p = &e.platform;
         Inputs {
@@ -148,6 +152,25 @@ fn piecewise_mean(steps: &[(crate::units::Seconds, f64)], horizon: f64) -> f64 {
             .map_or(horizon, |next| next.0.0)
             .min(horizon);
         total += rate * (end - start.0.min(horizon)).max(0.0);
+    }
+    if horizon > 0.0 { total / horizon } else { 0.0 }
+}
+
+/// Mean over [0, horizon] of a rate running straight between `(time, rate)` corners, 0
+/// before the first and the last one's after it.
+fn corners_mean(corners: &[(f64, f64)], horizon: f64) -> f64 {
+    let mut total = 0.0;
+    let clip = |t: f64| t.clamp(0.0, horizon);
+    for pair in corners.windows(2) {
+        let ((t0, r0), (t1, r1)) = (pair[0], pair[1]);
+        let (a, b) = (clip(t0), clip(t1));
+        if b > a {
+            let at = |t: f64| r0 + (r1 - r0) * (t - t0) / (t1 - t0);
+            total += (at(a) + at(b)) / 2.0 * (b - a);
+        }
+    }
+    if let Some(&(t, r)) = corners.last() {
+        total += r * (horizon - clip(t));
     }
     if horizon > 0.0 { total / horizon } else { 0.0 }
 }
@@ -561,5 +584,15 @@ mod tests {
         assert_eq!(e.get(ErrorCause::InstanceCrash), 4);
         assert_eq!(e.rate_limited, 5);
         assert_eq!(e.total(), 15);
+    }
+
+    #[test]
+    fn the_mean_of_a_staged_rate_integrates_its_ramps() {
+        // 0 until 100 s, 1/s from 100 s, ramping to 3/s over 100..300 s, then 3/s to 400 s:
+        // (0 × 100 + 200 × 2 + 100 × 3) / 400 = 700 / 400.
+        let corners = [(100.0, 0.0), (100.0, 1.0), (100.0, 1.0), (300.0, 3.0)];
+        assert!((corners_mean(&corners, 400.0) - 700.0 / 400.0).abs() < 1e-12);
+        // Cut by the horizon inside the ramp: 0 × 100 + (1 + 2) / 2 × 100 = 150 over 200 s.
+        assert!((corners_mean(&corners, 200.0) - 150.0 / 200.0).abs() < 1e-12);
     }
 }

@@ -917,7 +917,7 @@ fn the_resource_budget_refuses_what_cannot_finish() {
 fn a_loop_in_zero_simulated_time_stops_with_an_explanation() {
     let stderr = lab_run_fails(
         "spin",
-        "horizon: 100s\nwarmup: 0s\nreplications: 1\nplatform: { pending_deadline: { fixed: 0s } }\nworkload: { kind: closed, users: 2, think_time: 0s, tasks: [{ kind: bare_turn, weight: 1 }] }\n",
+        "horizon: 100s\nwarmup: 0s\nreplications: 1\nplatform: { pending_deadline: { fixed: 0s } }\nworkload: { kind: closed, arrivals: null, session: null, users: 2, think_time: 0s, tasks: [{ kind: bare_turn, weight: 1 }] }\n",
         &[],
     );
     assert!(

@@ -160,6 +160,8 @@ llm:
   retry: RETRY
 workload:
   kind: closed
+  arrivals: null
+  session: null
   users: 80
   think_time: 1s
   iterations: 1
@@ -868,6 +870,8 @@ app:
   rate_limits: LIMITS
 workload:
   kind: closed
+  arrivals: null
+  session: null
   users: 2
   think_time: 1s
   iterations: 1
@@ -911,4 +915,76 @@ fn rate_limits_count_rejected_starts_against_the_day() {
             "{limits}"
         );
     }
+}
+
+// ----- 12. Load shapes -----------------------------------------------------------------------
+
+/// 4 closed users in 5-turn sessions with 50 s between requests (a session lasts about 300 s:
+/// start, 5 turns, close); at 200 s, mid-session, the stage's target drops to 0. `STOP` is
+/// replaced by the stop point.
+const DROP_TO_ZERO: &str = r#"
+app: { turns: 5 }
+workload:
+  kind: closed
+  arrivals: null
+  session: null
+  stages: [{ at: 0s, users: 4 }, { at: 200s, users: 0 }]
+  stop: STOP
+  think_time: 2s
+  turn_think_time: 50s
+  tasks: [{ kind: full_session, weight: 1 }]
+warmup: 0s
+horizon: 600s
+sample_interval: 10s
+replications: 3
+"#;
+
+/// Mean users in the time-series bucket that starts at `t`.
+fn users_at(out: &RunOutput, t: f64) -> f64 {
+    out.timeseries
+        .iter()
+        .find(|row| row.time_s == t)
+        .unwrap_or_else(|| panic!("no bucket at {t} s"))
+        .users
+}
+
+#[test]
+fn stages_start_users_and_stop_them_at_the_stop_point() {
+    let by_request = run_yaml(
+        "stop-after-request",
+        &DROP_TO_ZERO.replace("STOP", "after_request"),
+    );
+    let by_session = run_yaml(
+        "stop-after-session",
+        &DROP_TO_ZERO.replace("STOP", "after_session"),
+    );
+    for out in [&by_request, &by_session] {
+        assert_eq!(users_at(out, 0.0), 4.0);
+        assert_eq!(users_at(out, 190.0), 4.0);
+        assert_eq!(users_at(out, 590.0), 0.0);
+    }
+    // A user leaves after its current request: a thinking user at once, one waiting for the
+    // 1 s LLM call within seconds.
+    assert_eq!(users_at(&by_request, 230.0), 0.0);
+    // After its session: users stay on for the rest of their session, until about 300 s.
+    assert_eq!(users_at(&by_session, 230.0), 4.0);
+}
+
+#[test]
+fn a_late_first_stage_is_a_delayed_start() {
+    let out = run_yaml(
+        "delayed-start",
+        &DROP_TO_ZERO
+            .replace(
+                "stages: [{ at: 0s, users: 4 }, { at: 200s, users: 0 }]",
+                "stages: [{ at: 200s, users: 4, rate: 0.1 }]",
+            )
+            .replace("  stop: STOP\n", ""),
+    );
+    assert_eq!(users_at(&out, 190.0), 0.0);
+    // One user every 10 s from 200 s: 1, 2, 3, 4 in the buckets from 200 s.
+    for (k, users) in [1.0, 2.0, 3.0, 4.0].iter().enumerate() {
+        assert_eq!(users_at(&out, 200.0 + 10.0 * k as f64), *users);
+    }
+    assert!(out.summary.requests > 0);
 }

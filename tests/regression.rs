@@ -35,6 +35,8 @@ const PINS: &[(&str, &str, f64, u32, f64)] = &[
     ("experiments/seed-prescaling.yaml", "seed-prescaling-threshold-min-1", 1200.0, 2, 19.431423000000002),
     ("experiments/seed-prescaling.yaml", "seed-prescaling-threshold-min-4", 1200.0, 2, 4.382719),
     ("experiments/seed-prescaling.yaml", "seed-prescaling-cloud-run-rule", 1200.0, 2, 4.378623),
+    ("experiments/spike.yaml", "spike", 3600.0, 2, 8.159230999999998),
+    ("experiments/step.yaml", "step", 3000.0, 2, 8.306687),
     ("experiments/what-if.yaml", "what-if-baseline", 1200.0, 2, 8.212479),
     ("experiments/what-if.yaml", "what-if-llm-2x-slower", 1200.0, 2, 16.752639000000002),
     ("experiments/what-if.yaml", "what-if-traffic-3x", 1200.0, 2, 8.312831),

@@ -670,6 +670,7 @@ const VARIANT_TAGS: &[&str] = &[
     "per_second",
     "per_day",
     "piecewise",
+    "stages",
 ];
 
 /// A one-key mapping replacing a one-key mapping with another variant tag is a switch of

@@ -626,6 +626,12 @@ pub struct Workload {
     /// Closed: virtual users, fixed or ramped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<Users>,
+    /// Closed: a load shape, stages of target user counts (instead of `users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<UserStage>>,
+    /// Closed: when a user above a stage's target stops (absent: after its session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopPoint>,
     /// Closed: users started per second while ramping up (absent: all at once / as the ramp says).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spawn_rate: Option<f64>,
@@ -663,20 +669,94 @@ pub enum WorkloadKind {
 }
 
 /// A user count: fixed, or ramped linearly.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum Users {
     /// Fixed number of users, all started at time 0 (or at `spawn_rate`).
     Fixed(u32),
     /// Linear ramp.
     Ramp {
-        /// Users at time 0.
+        /// Users at the start of the ramp.
         from: u32,
         /// Users at the end of the ramp.
         to: u32,
         /// Duration of the ramp.
         over: Seconds,
+        /// When the first users start (absent: at 0 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<Seconds>,
     },
+}
+
+/// The ramp form of [`Users`], read strictly so that no misspelt field is ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RampFields {
+    from: u32,
+    to: u32,
+    over: Seconds,
+    #[serde(default)]
+    start: Option<Seconds>,
+}
+
+impl<'de> Deserialize<'de> for Users {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if value.is_number() {
+            return u32::deserialize(value)
+                .map(Users::Fixed)
+                .map_err(|e| serde::de::Error::custom(format!("a number of users: {e}")));
+        }
+        let r = RampFields::deserialize(value).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "a number of users or a ramp {{ from, to, over, start }}: {e}"
+            ))
+        })?;
+        Ok(Users::Ramp {
+            from: r.from,
+            to: r.to,
+            over: r.over,
+            start: r.start,
+        })
+    }
+}
+
+/// One stage of a closed load shape: from `at`, the target is `users`, reached by starting
+/// (or stopping) `rate` users per second (absent: at once). A stage ends where the next one
+/// begins, wherever its ramp has got to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserStage {
+    /// When the stage begins.
+    pub at: Seconds,
+    /// Target number of users.
+    pub users: u32,
+    /// Users started or stopped per second on the way to the target (absent: all at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+}
+
+/// When a user above a stage's target leaves.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StopPoint {
+    /// After its current request ends; an open session is left without a close.
+    AfterRequest,
+    /// After its current task (session) ends, close included, as k6's graceful ramp-down.
+    #[default]
+    AfterSession,
+}
+
+impl Workload {
+    /// The most users a closed workload has at once (0 for an open workload).
+    pub fn peak_users(&self) -> u32 {
+        let stages = self.stages.iter().flatten().map(|s| s.users).max();
+        match self.users {
+            Some(Users::Fixed(n)) => n,
+            Some(Users::Ramp { from, to, .. }) => from.max(to),
+            None => stages.unwrap_or(0),
+        }
+    }
 }
 
 /// One weighted task of a closed workload.
@@ -727,6 +807,36 @@ pub enum Arrivals {
     },
     /// Piecewise-constant rate: `[start time, sessions per second]` pairs.
     Piecewise(Vec<(Seconds, f64)>),
+    /// A load shape over the rate: from each stage's `at`, the rate moves linearly to its
+    /// target over `over` (absent: at once), from 0 before the first stage.
+    Stages(Vec<RateStage>),
+}
+
+/// One stage of an open load shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateStage {
+    /// When the stage begins.
+    pub at: Seconds,
+    /// Target rate, sessions per second.
+    pub per_second: f64,
+    /// Time to move linearly from the previous rate to the target (absent: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over: Option<Seconds>,
+}
+
+/// The corners of a staged rate: `(time, sessions per second)`, joined by straight lines,
+/// the rate 0 before the first and the last one's after it.
+pub fn stage_corners(stages: &[RateStage]) -> Vec<(f64, f64)> {
+    let mut corners = Vec::with_capacity(2 * stages.len());
+    let mut rate = 0.0;
+    for s in stages {
+        corners.push((s.at.0, rate));
+        let reached = s.at.0 + s.over.map_or(0.0, |o| o.0);
+        corners.push((reached, s.per_second));
+        rate = s.per_second;
+    }
+    corners
 }
 
 /// Service-level objectives.

@@ -304,18 +304,42 @@ fn step(at: &str, s: &Step, l: &Llm) -> Check {
     Ok(())
 }
 
-fn workload(w: &Workload) -> Check {
-    match w.kind {
-        WorkloadKind::Closed => {
-            let Some(users) = &w.users else {
-                return fail("workload.users", "a closed workload needs `users`");
-            };
+/// A closed workload's users: `users` (fixed or a ramp) or `stages`, exactly one.
+fn closed_users(w: &Workload) -> Check {
+    match (&w.users, &w.stages) {
+        (None, None) => fail(
+            "workload.users",
+            "a closed workload needs `users` or `stages`",
+        ),
+        (Some(_), Some(_)) => fail(
+            "workload.stages",
+            "give either `users` or `stages`, not both",
+        ),
+        (None, Some(stages)) => {
+            if w.spawn_rate.is_some() {
+                fail(
+                    "workload.spawn_rate",
+                    "stages set their own `rate`; drop `spawn_rate`",
+                )?;
+            }
+            user_stages(stages)
+        }
+        (Some(users), None) => {
+            if w.stop.is_some() {
+                fail(
+                    "workload.stop",
+                    "only `stages` stop users; drop `stop` or use `stages`",
+                )?;
+            }
+            if let Some(r) = w.spawn_rate {
+                positive("workload.spawn_rate", r)?;
+            }
             match *users {
                 Users::Fixed(0) => {
-                    fail("workload.users", "a closed workload needs at least 1 user")?
+                    fail("workload.users", "a closed workload needs at least 1 user")
                 }
-                Users::Fixed(_) => {}
-                Users::Ramp { from, to, over } => {
+                Users::Fixed(_) => Ok(()),
+                Users::Ramp { from, to, over, .. } => {
                     positive("workload.users.over", over.0)?;
                     if from.max(to) == 0 {
                         fail(
@@ -323,8 +347,112 @@ fn workload(w: &Workload) -> Check {
                             "a ramp needs at least 1 user at one end",
                         )?;
                     }
+                    Ok(())
                 }
             }
+        }
+    }
+}
+
+/// Stages start in time order, at 0 s or later.
+fn stage_times(field: &str, times: impl Iterator<Item = f64>) -> Check {
+    let mut last = None;
+    for (i, t) in times.enumerate() {
+        if t.is_nan() || t < 0.0 || last.is_some_and(|l| t <= l) {
+            return fail(
+                format!("{field}[{i}].at"),
+                "stage times must be 0s or later and increase from stage to stage",
+            );
+        }
+        last = Some(t);
+    }
+    if last.is_none() {
+        return fail(field, "needs at least one stage");
+    }
+    Ok(())
+}
+
+/// A closed load shape: ordered stages, positive rates, someone at some point.
+fn user_stages(stages: &[UserStage]) -> Check {
+    stage_times("workload.stages", stages.iter().map(|s| s.at.0))?;
+    for (i, s) in stages.iter().enumerate() {
+        if let Some(r) = s.rate {
+            positive(&format!("workload.stages[{i}].rate"), r)?;
+        }
+    }
+    if stages.iter().all(|s| s.users == 0) {
+        fail("workload.stages", "at least one stage needs 1 user or more")?;
+    }
+    Ok(())
+}
+
+/// An open load shape: ordered stages, rates ≥ 0, each ramp done before the next stage.
+fn rate_stages(stages: &[RateStage]) -> Check {
+    let field = "workload.arrivals.stages";
+    stage_times(field, stages.iter().map(|s| s.at.0))?;
+    for (i, s) in stages.iter().enumerate() {
+        if !s.per_second.is_finite() || s.per_second < 0.0 {
+            fail(
+                format!("{field}[{i}].per_second"),
+                format!("must be a finite rate of 0 or more (got {})", s.per_second),
+            )?;
+        }
+        let reached = s.at.0 + s.over.map_or(0.0, |o| o.0);
+        if stages.get(i + 1).is_some_and(|next| reached > next.at.0) {
+            fail(
+                format!("{field}[{i}].over"),
+                "the ramp must reach its rate before the next stage begins",
+            )?;
+        }
+    }
+    if stages.iter().all(|s| s.per_second == 0.0) {
+        fail(field, "at least one stage needs a rate above 0")?;
+    }
+    Ok(())
+}
+
+/// Refuses the fields of the other workload kind, which would otherwise do nothing.
+fn other_kind_fields(w: &Workload) -> Check {
+    let (kind, other, present) = match w.kind {
+        WorkloadKind::Closed => (
+            "closed",
+            "open",
+            [
+                ("arrivals", w.arrivals.is_some()),
+                ("population", w.population.is_some()),
+                ("session", w.session.is_some()),
+            ]
+            .to_vec(),
+        ),
+        WorkloadKind::Open => (
+            "open",
+            "closed",
+            [
+                ("users", w.users.is_some()),
+                ("stages", w.stages.is_some()),
+                ("stop", w.stop.is_some()),
+                ("spawn_rate", w.spawn_rate.is_some()),
+                ("think_time", w.think_time.is_some()),
+                ("tasks", w.tasks.is_some()),
+                ("iterations", w.iterations.is_some()),
+            ]
+            .to_vec(),
+        ),
+    };
+    match present.iter().find(|(_, set)| *set) {
+        Some((field, _)) => fail(
+            format!("workload.{field}"),
+            format!("`{field}` is a field of {other} workloads; a {kind} workload would ignore it"),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn workload(w: &Workload) -> Check {
+    other_kind_fields(w)?;
+    match w.kind {
+        WorkloadKind::Closed => {
+            closed_users(w)?;
             match &w.think_time {
                 Some(t) => dist("workload.think_time", t)?,
                 None => fail(
@@ -351,9 +479,6 @@ fn workload(w: &Workload) -> Check {
             if w.iterations == Some(0) {
                 fail("workload.iterations", "must be at least 1")?;
             }
-            if let Some(r) = w.spawn_rate {
-                positive("workload.spawn_rate", r)?;
-            }
         }
         WorkloadKind::Open => match &w.arrivals {
             None => fail("workload.arrivals", "an open workload needs `arrivals`")?,
@@ -374,6 +499,7 @@ fn workload(w: &Workload) -> Check {
                     )?;
                 }
             }
+            Some(Arrivals::Stages(stages)) => rate_stages(stages)?,
             Some(Arrivals::Piecewise(p)) => {
                 if p.is_empty() || p[0].0.0 != 0.0 {
                     fail(

@@ -3,7 +3,7 @@
 
 use crate::config::{
     Compaction, DatastoreOpKind, Experiment, LlmStep, PendingDeadline, RetrySpec, Routing, Slo,
-    TaskKind, WorkloadKind,
+    StopPoint, TaskKind, WorkloadKind,
 };
 use crate::dist::Sampler;
 
@@ -12,7 +12,7 @@ use super::build_error::BuildError;
 use super::cost::PlatformRates;
 use super::llm::LlmRuntime;
 use super::pipeline::Program;
-use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, user_start_times};
+use super::workload::{DEFAULT_BURST_STARTS, RateProfile, TaskMix, TaskPlan, UserSchedule};
 
 /// Datastore operation compiled.
 #[derive(Clone, Debug)]
@@ -41,8 +41,10 @@ impl DatastoreRuntime {
 pub enum Traffic {
     /// Virtual users starting at these times, looping over the task mix.
     Closed {
-        /// Start time of each user.
-        starts: Vec<f64>,
+        /// When users start and when they are asked to stop.
+        schedule: UserSchedule,
+        /// When a user asked to stop leaves.
+        stop: StopPoint,
         /// Task mix.
         mix: TaskMix,
         /// Think time between tasks.
@@ -166,7 +168,8 @@ impl Model {
         let w = &e.workload;
         let traffic = match w.kind {
             WorkloadKind::Closed => Traffic::Closed {
-                starts: user_start_times(w),
+                schedule: UserSchedule::of(w),
+                stop: w.stop.unwrap_or_default(),
                 mix: TaskMix::new(w.tasks.as_deref().unwrap_or_default(), e.app.turns),
                 iterations: w.iterations,
                 think: w
@@ -237,7 +240,7 @@ impl Model {
     /// Distinct user identities subject to rate limits.
     pub fn identities(&self) -> usize {
         match &self.traffic {
-            Traffic::Closed { starts, .. } => starts.len(),
+            Traffic::Closed { schedule, .. } => schedule.starts.len(),
             Traffic::Open { population, .. } => population.unwrap_or(0) as usize,
         }
     }

@@ -8,7 +8,7 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp};
 
-use crate::config::{Arrivals, Task, TaskKind, Users, Workload};
+use crate::config::{Arrivals, Task, TaskKind, UserStage, Users, Workload, stage_corners};
 
 /// A session-arrival rate profile, sessions per second as a function of time.
 #[derive(Clone, Debug)]
@@ -19,6 +19,8 @@ pub enum RateProfile {
     Hourly([f64; 24]),
     /// Piecewise constant: (start, rate), sorted.
     Piecewise(Vec<(f64, f64)>),
+    /// Piecewise linear through (time, rate) corners, sorted; constant after the last.
+    Linear(Vec<(f64, f64)>),
 }
 
 impl RateProfile {
@@ -40,6 +42,7 @@ impl RateProfile {
             Arrivals::Piecewise(p) => {
                 RateProfile::Piecewise(p.iter().map(|(t, r)| (t.0, *r)).collect())
             }
+            Arrivals::Stages(stages) => RateProfile::Linear(stage_corners(stages)),
         }
     }
 
@@ -53,6 +56,14 @@ impl RateProfile {
                 .rev()
                 .find(|(start, _)| *start <= t)
                 .map_or(0.0, |(_, r)| *r),
+            RateProfile::Linear(corners) => {
+                let after = corners.partition_point(|(start, _)| *start <= t);
+                match (after.checked_sub(1).map(|i| corners[i]), corners.get(after)) {
+                    (None, _) => 0.0,
+                    (Some((_, r)), None) => r,
+                    (Some((t0, r0)), Some(&(t1, r1))) => r0 + (r1 - r0) * (t - t0) / (t1 - t0),
+                }
+            }
         }
     }
 
@@ -61,7 +72,9 @@ impl RateProfile {
         match self {
             RateProfile::Constant(r) => *r,
             RateProfile::Hourly(h) => h.iter().copied().fold(0.0, f64::max),
-            RateProfile::Piecewise(p) => p.iter().map(|x| x.1).fold(0.0, f64::max),
+            RateProfile::Piecewise(p) | RateProfile::Linear(p) => {
+                p.iter().map(|x| x.1).fold(0.0, f64::max)
+            }
         }
     }
 
@@ -85,22 +98,71 @@ impl RateProfile {
     }
 }
 
-/// Start times of the virtual users of a closed workload.
-pub fn user_start_times(w: &Workload) -> Vec<f64> {
-    let spaced = |n: u32, rate: Option<f64>| -> Vec<f64> {
-        (0..n)
-            .map(|i| rate.map_or(0.0, |r| f64::from(i) / r))
-            .collect()
-    };
-    match &w.users {
-        None => Vec::new(),
-        Some(Users::Fixed(n)) => spaced(*n, w.spawn_rate),
-        Some(Users::Ramp { from, to, over }) => {
-            let mut times = spaced(*from, w.spawn_rate);
-            let extra = to.saturating_sub(*from);
-            times.extend((1..=extra).map(|i| over.0 * f64::from(i) / f64::from(extra)));
-            times
+/// When the virtual users of a closed workload start, and when users are asked to stop.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserSchedule {
+    /// Start time of each user, in user order.
+    pub starts: Vec<f64>,
+    /// Times at which one user above the target is asked to stop.
+    pub stops: Vec<f64>,
+}
+
+impl UserSchedule {
+    /// The schedule of a closed workload: its `users` (fixed or ramped) or its `stages`.
+    pub fn of(w: &Workload) -> Self {
+        let spaced = |n: u32, rate: Option<f64>, from: f64| -> Vec<f64> {
+            (0..n)
+                .map(|i| from + rate.map_or(0.0, |r| f64::from(i) / r))
+                .collect()
+        };
+        let starts = match &w.users {
+            None => return w.stages.as_deref().map_or_else(Self::default, Self::staged),
+            Some(Users::Fixed(n)) => spaced(*n, w.spawn_rate, 0.0),
+            Some(Users::Ramp {
+                from,
+                to,
+                over,
+                start,
+            }) => {
+                let start = start.map_or(0.0, |s| s.0);
+                let mut times = spaced(*from, w.spawn_rate, start);
+                let extra = to.saturating_sub(*from);
+                times.extend((1..=extra).map(|i| start + over.0 * f64::from(i) / f64::from(extra)));
+                times
+            }
+        };
+        Self {
+            starts,
+            stops: Vec::new(),
         }
+    }
+
+    /// Each stage moves the user count towards its target at its rate until the next stage
+    /// begins.
+    fn staged(stages: &[UserStage]) -> Self {
+        let mut schedule = Self::default();
+        let mut users = 0u32;
+        for (k, stage) in stages.iter().enumerate() {
+            let end = stages.get(k + 1).map_or(f64::INFINITY, |next| next.at.0);
+            let change = stage.users.abs_diff(users);
+            let times = (0..change)
+                .map(|i| stage.at.0 + stage.rate.map_or(0.0, |r| f64::from(i) / r))
+                .take_while(|t| *t < end);
+            let list = if stage.users > users {
+                &mut schedule.starts
+            } else {
+                &mut schedule.stops
+            };
+            let before = list.len();
+            list.extend(times);
+            let moved = (list.len() - before) as u32;
+            users = if stage.users > users {
+                users + moved
+            } else {
+                users - moved
+            };
+        }
+        schedule
     }
 }
 
@@ -164,7 +226,7 @@ impl TaskMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WorkloadKind;
+    use crate::config::{RateStage, WorkloadKind};
     use crate::units::Seconds;
     use rand::SeedableRng;
 
@@ -216,15 +278,13 @@ mod tests {
         assert_eq!(p.peak(), 3.0);
     }
 
-    #[test]
-    fn ramp_spreads_users_evenly() {
-        let w = Workload {
+    /// A closed workload with these users and stages and nothing else.
+    fn closed(users: Option<Users>, stages: Option<Vec<UserStage>>) -> Workload {
+        Workload {
             kind: WorkloadKind::Closed,
-            users: Some(Users::Ramp {
-                from: 2,
-                to: 6,
-                over: Seconds(40.0),
-            }),
+            users,
+            stages,
+            stop: None,
             spawn_rate: None,
             think_time: None,
             turn_think_time: None,
@@ -233,8 +293,107 @@ mod tests {
             arrivals: None,
             population: None,
             session: None,
-        };
-        assert_eq!(user_start_times(&w), vec![0.0, 0.0, 10.0, 20.0, 30.0, 40.0]);
+        }
+    }
+
+    fn stage(at: f64, users: u32, rate: Option<f64>) -> UserStage {
+        UserStage {
+            at: Seconds(at),
+            users,
+            rate,
+        }
+    }
+
+    #[test]
+    fn ramp_spreads_users_evenly() {
+        let w = closed(
+            Some(Users::Ramp {
+                from: 2,
+                to: 6,
+                over: Seconds(40.0),
+                start: None,
+            }),
+            None,
+        );
+        assert_eq!(
+            UserSchedule::of(&w).starts,
+            vec![0.0, 0.0, 10.0, 20.0, 30.0, 40.0]
+        );
+    }
+
+    #[test]
+    fn a_ramp_with_a_start_begins_late() {
+        let w = closed(
+            Some(Users::Ramp {
+                from: 1,
+                to: 3,
+                over: Seconds(20.0),
+                start: Some(Seconds(1_800.0)),
+            }),
+            None,
+        );
+        assert_eq!(UserSchedule::of(&w).starts, vec![1_800.0, 1_810.0, 1_820.0]);
+    }
+
+    #[test]
+    fn stages_start_and_stop_users_at_their_rates() {
+        // A spike: 2 users at once, up to 5 at 1 user/s from 10 s, back to 2 at 2/s at 20 s.
+        let w = closed(
+            None,
+            Some(vec![
+                stage(0.0, 2, None),
+                stage(10.0, 5, Some(1.0)),
+                stage(20.0, 2, Some(2.0)),
+            ]),
+        );
+        let s = UserSchedule::of(&w);
+        assert_eq!(s.starts, vec![0.0, 0.0, 10.0, 11.0, 12.0]);
+        assert_eq!(s.stops, vec![20.0, 20.5, 21.0]);
+    }
+
+    #[test]
+    fn a_stage_ends_where_the_next_begins() {
+        // 10 users at 1/s cannot all start in the 3 s before the next stage: 3 do, and the
+        // next stage stops those 3 and no more.
+        let w = closed(
+            None,
+            Some(vec![stage(0.0, 10, Some(1.0)), stage(3.0, 0, None)]),
+        );
+        let s = UserSchedule::of(&w);
+        assert_eq!(s.starts, vec![0.0, 1.0, 2.0]);
+        assert_eq!(s.stops, vec![3.0, 3.0, 3.0]);
+    }
+
+    #[test]
+    fn a_first_stage_late_delays_the_start() {
+        let w = closed(None, Some(vec![stage(1_800.0, 2, None)]));
+        assert_eq!(UserSchedule::of(&w).starts, vec![1_800.0, 1_800.0]);
+    }
+
+    #[test]
+    fn staged_rates_run_straight_between_corners() {
+        let p = RateProfile::from_spec(&Arrivals::Stages(vec![
+            RateStage {
+                at: Seconds(0.0),
+                per_second: 1.0,
+                over: None,
+            },
+            RateStage {
+                at: Seconds(100.0),
+                per_second: 5.0,
+                over: Some(Seconds(100.0)),
+            },
+        ]));
+        assert_eq!(p.rate(50.0), 1.0);
+        assert_eq!(p.rate(150.0), 3.0);
+        assert_eq!(p.rate(1_000.0), 5.0);
+        assert_eq!(p.peak(), 5.0);
+        let late = RateProfile::from_spec(&Arrivals::Stages(vec![RateStage {
+            at: Seconds(600.0),
+            per_second: 2.0,
+            over: None,
+        }]));
+        assert_eq!((late.rate(599.0), late.rate(600.0)), (0.0, 2.0));
     }
 
     #[test]

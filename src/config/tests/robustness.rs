@@ -63,7 +63,7 @@ fn diurnal_weights_that_overflow_the_rate_are_refused() {
     let mut weights = vec!["1".to_string(); 24];
     weights[12] = "1e308".into();
     let err = refused(&format!(
-        "workload:\n  kind: open\n  arrivals: {{per_day: {{sessions: 500, diurnal: [{}]}}}}\n",
+        "workload:\n  kind: open\n  users: null\n  think_time: null\n  tasks: null\n  arrivals: {{per_day: {{sessions: 500, diurnal: [{}]}}}}\n",
         weights.join(", ")
     ));
     assert!(

@@ -4,11 +4,15 @@
 //! after each request the actor moves on (or to `close` after a failure, as the seed's
 //! locustfile does), waiting the in-session think time between requests and the think time
 //! between tasks.
+//!
+//! A load shape's stop asks the newest closed user still present to leave: at once if no
+//! request of its is in flight and it stands at its stop point (between tasks, or between
+//! any two requests under `stop: after_request`), else when it reaches one.
 
 use rand::RngExt;
 
 use super::{ANONYMOUS, Actor, Event, NextRequest, Session, World};
-use crate::config::TaskKind;
+use crate::config::{StopPoint, TaskKind};
 use crate::system::ids::{ActorId, SessionId};
 use crate::system::model::Traffic;
 use crate::system::pipeline::RequestKind;
@@ -19,6 +23,8 @@ impl World<'_> {
     pub(super) fn new_actor(&mut self, identity: u32, task: TaskPlan) -> ActorId {
         let actor = Actor {
             alive: true,
+            busy: false,
+            stopping: false,
             identity,
             task,
             tasks_done: 0,
@@ -48,7 +54,39 @@ impl World<'_> {
         };
         let a = self.new_actor(i, placeholder);
         debug_assert_eq!(a, ActorId(i));
+        self.users.push(a);
         self.begin_task(a);
+    }
+
+    /// A stage asks the newest closed user still present (and not already leaving) to stop.
+    pub(super) fn stop_user(&mut self) {
+        while let Some(a) = self.users.pop() {
+            let actor = &mut self.actors[a];
+            if actor.alive && !actor.stopping {
+                actor.stopping = true;
+                if !actor.busy && self.at_stop_point(a) {
+                    self.retire(a, false);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Whether a user with no request in flight may leave now: between tasks always, inside
+    /// a task only under `stop: after_request`.
+    fn at_stop_point(&self, a: ActorId) -> bool {
+        self.actors[a].next == NextRequest::None || self.stops_after_request()
+    }
+
+    /// Whether users asked to stop leave after their current request (else after their task).
+    fn stops_after_request(&self) -> bool {
+        matches!(
+            self.model.traffic,
+            Traffic::Closed {
+                stop: StopPoint::AfterRequest,
+                ..
+            }
+        )
     }
 
     pub(super) fn arrival(&mut self) {
@@ -113,7 +151,7 @@ impl World<'_> {
             Traffic::Closed {
                 think, iterations, ..
             } => {
-                if iterations.is_some_and(|n| actor.tasks_done >= n) {
+                if actor.stopping || iterations.is_some_and(|n| actor.tasks_done >= n) {
                     self.retire(a, false);
                 } else {
                     let wait = think.sample(&mut self.rng.think);
@@ -182,6 +220,11 @@ impl World<'_> {
 
     /// Moves an actor on after its request finished.
     pub(super) fn after_request(&mut self, a: ActorId, kind: RequestKind, ok: bool) {
+        self.actors[a].busy = false;
+        if self.actors[a].stopping && self.stops_after_request() {
+            self.retire(a, false);
+            return;
+        }
         let actor = &self.actors[a];
         let task = actor.task;
         let session = actor.session;

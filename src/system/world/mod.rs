@@ -39,6 +39,8 @@ enum Event {
     Wake(ActorId),
     /// Closed-workload user number n starts.
     Spawn(u32),
+    /// A closed-workload stage asks one user above its target to stop.
+    Stop,
     /// The next open-workload session arrives.
     Arrival,
     /// The head of the pending queue may have reached its deadline.
@@ -98,6 +100,10 @@ enum NextRequest {
 #[derive(Debug)]
 struct Actor {
     alive: bool,
+    /// A request of the actor's is waiting or running.
+    busy: bool,
+    /// Asked to stop by a load shape: it leaves at its next stop point.
+    stopping: bool,
     identity: u32,
     task: TaskPlan,
     tasks_done: u32,
@@ -196,6 +202,8 @@ struct World<'m> {
     arrivals_fingerprint: u64,
     requests: Arena<RequestId, Request>,
     actors: Arena<ActorId, Actor>,
+    /// Closed-workload users in start order; a stage's stop takes the newest still present.
+    users: Vec<ActorId>,
     sessions: Arena<SessionId, Session>,
     fleet: Fleet,
     pending: Pending,
@@ -310,6 +318,7 @@ impl<'m> World<'m> {
             arrivals_fingerprint: 0,
             requests: Arena::default(),
             actors: Arena::default(),
+            users: Vec::new(),
             sessions: Arena::default(),
             fleet: Fleet {
                 instances: Arena::default(),
@@ -342,9 +351,12 @@ impl<'m> World<'m> {
             self.new_instance(true, true);
         }
         match &self.model.traffic {
-            Traffic::Closed { starts, .. } => {
-                for (i, t) in starts.iter().enumerate() {
+            Traffic::Closed { schedule, .. } => {
+                for (i, t) in schedule.starts.iter().enumerate() {
                     self.events.schedule(*t, Event::Spawn(i as u32));
+                }
+                for t in &schedule.stops {
+                    self.events.schedule(*t, Event::Stop);
                 }
             }
             Traffic::Open { profile, .. } => {
@@ -406,6 +418,7 @@ impl<'m> World<'m> {
         match e {
             Event::Wake(a) => self.wake(a),
             Event::Spawn(i) => self.spawn_user(i),
+            Event::Stop => self.stop_user(),
             Event::Arrival => self.arrival(),
             Event::Deadline => self.expire_pending(),
             Event::Timeout(r, g) => {

@@ -12,6 +12,7 @@ use crate::system::rate_limit::Admission;
 impl World<'_> {
     pub(super) fn send(&mut self, a: ActorId, kind: RequestKind) {
         let now = self.now();
+        self.actors[a].busy = true;
         let actor = &self.actors[a];
         let (session, turn) = match kind {
             RequestKind::Start => (None, 0),
