@@ -455,6 +455,7 @@ pub fn summarize(
         error_rate,
         error_rate_excluding_rate_limits,
         requests: all.total(|r| r.recorder.finished),
+        abandoned_sessions: all.total(|r| r.recorder.abandoned_sessions),
         turn_throughput_per_s: all.estimate(|r| r.recorder.turns_ok as f64 / r.window),
         instances: instances(all),
         cpu_utilization: cpu(all),

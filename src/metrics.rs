@@ -202,6 +202,8 @@ pub struct Recorder {
     pub turns_ok: u64,
     /// Sessions started successfully.
     pub sessions_started: u64,
+    /// Session tasks given up after a failed request (see `workload.on_error`).
+    pub abandoned_sessions: u64,
     /// LLM calls in completed turns.
     pub turn_llm_calls: u64,
     /// Input tokens in completed turns.
@@ -241,6 +243,7 @@ impl Recorder {
             time_in_system: 0.0,
             turns_ok: 0,
             sessions_started: 0,
+            abandoned_sessions: 0,
             turn_llm_calls: 0,
             turn_input_tokens: 0,
             turn_output_tokens: 0,

@@ -46,6 +46,8 @@ pub struct Summary {
     pub error_rate_excluding_rate_limits: Estimate,
     /// Requests finished (ok or failed) in the measured window, summed over replications.
     pub requests: u64,
+    /// Session tasks given up after a failed request in the window, summed over replications.
+    pub abandoned_sessions: u64,
     /// Completed turns per second.
     pub turn_throughput_per_s: Estimate,
     /// Instance counts.

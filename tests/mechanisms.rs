@@ -390,7 +390,11 @@ fn parallel_fan_out_waits_for_the_slowest_branch() {
 
 // ----- 5. `when` conditions ------------------------------------------------------------------
 
-const SESSIONS_5: &str = r#"
+/// Enough slots for everyone and a free model answering in exactly 1 s (a literal, so that
+/// `concat!` can put it in front of the cases that use it).
+macro_rules! constant_1s_model {
+    () => {
+        r#"
 platform: { max_concurrency: 1000 }
 llm:
   models:
@@ -398,7 +402,13 @@ llm:
       latency: { end_to_end: 1s }
       input_price: $0/Mtok
       output_price: $0/Mtok
-app:
+"#
+    };
+}
+
+const SESSIONS_5: &str = concat!(
+    constant_1s_model!(),
+    r#"app:
   turns: 5
   requests:
     turn:
@@ -411,7 +421,8 @@ workload:
 warmup: 0s
 horizon: 300s
 replications: 2
-"#;
+"#
+);
 
 #[test]
 fn when_runs_a_step_only_on_listed_turns() {
@@ -987,4 +998,80 @@ fn a_late_first_stage_is_a_delayed_start() {
         assert_eq!(users_at(&out, 200.0 + 10.0 * k as f64), *users);
     }
     assert!(out.summary.requests > 0);
+}
+
+// ----- 13. What users do after an error ------------------------------------------------------
+
+/// 3 closed users each play one 5-turn session (turns 1 s apart); every turn takes 1 s except
+/// turn 2, whose extra 5 s call always overruns the 2 s turn timeout. `ON_ERROR` is replaced
+/// by the choice.
+const TURN_2_FAILS: &str = concat!(
+    constant_1s_model!(),
+    r#"    constant-5s:
+      latency: { end_to_end: 5s }
+      input_price: $0/Mtok
+      output_price: $0/Mtok
+app:
+  turns: 5
+  requests:
+    turn:
+      timeout: 2s
+      steps:
+        - llm: { agent: actor, model: constant-1s, calls: 1, prompt_tokens: 0, include_history: false, output_tokens: 0 }
+        - when: { turn_in: [2] }
+          llm: { agent: coach, model: constant-5s, calls: 1, prompt_tokens: 0, include_history: false, output_tokens: 0 }
+workload:
+  kind: closed
+  arrivals: null
+  session: null
+  users: 3
+  iterations: 1
+  think_time: 10s
+  turn_think_time: 1s
+  tasks: [{ kind: session_no_welcome, weight: 1 }]
+  on_error: ON_ERROR
+warmup: 0s
+horizon: 300s
+replications: 1
+"#
+);
+
+#[test]
+fn on_error_abandons_skips_or_retries() {
+    let run = |choice: &str| run_yaml(choice, &TURN_2_FAILS.replace("ON_ERROR", choice));
+    // abandon: turn 1, the failed turn 2, close; the session is abandoned.
+    let s = run("abandon").summary;
+    assert_eq!(
+        (s.turn_latency_s.n, s.errors.timeout, s.abandoned_sessions),
+        (3, 3, 3)
+    );
+    assert_eq!(s.requests, 3 * 4, "start, 2 turns, close");
+    // skip: turn 2 is passed over and turns 3-5 are played.
+    let s = run("skip").summary;
+    assert_eq!(
+        (s.turn_latency_s.n, s.errors.timeout, s.abandoned_sessions),
+        (3 * 4, 3, 0)
+    );
+    assert_eq!(s.requests, 3 * 7, "start, 5 turns, close");
+    // retry: turn 2 is sent again 1 s after each failure (every 3 s) until the horizon.
+    let s = run("retry").summary;
+    assert_eq!((s.turn_latency_s.n, s.abandoned_sessions), (3, 0));
+    let failures_per_user = s.errors.timeout as f64 / 3.0;
+    assert!(
+        (95.0..=100.0).contains(&failures_per_user),
+        "{failures_per_user}"
+    );
+}
+
+#[test]
+fn the_default_after_an_error_is_to_abandon() {
+    let default = run_yaml(
+        "default",
+        &TURN_2_FAILS.replace("  on_error: ON_ERROR\n", ""),
+    );
+    let abandon = run_yaml("default", &TURN_2_FAILS.replace("ON_ERROR", "abandon"));
+    assert_eq!(
+        serde_json::to_string(&default.summary).unwrap(),
+        serde_json::to_string(&abandon.summary).unwrap()
+    );
 }

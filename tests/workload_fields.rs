@@ -40,6 +40,8 @@ enum Expect {
 /// One documented field: the workload without it, the workload with it, and what must happen.
 struct Case {
     field: &'static str,
+    /// Platform settings of both runs (a YAML line, or nothing).
+    platform: &'static str,
     without: String,
     with: String,
     expect: Expect,
@@ -90,6 +92,7 @@ fn open(extra: &str) -> String {
 fn acts(field: &'static str, without: String, with: String) -> Case {
     Case {
         field,
+        platform: "",
         without,
         with,
         expect: Expect::Acts,
@@ -99,6 +102,7 @@ fn acts(field: &'static str, without: String, with: String) -> Case {
 fn refused(field: &'static str, path: &'static str, with: String) -> Case {
     Case {
         field,
+        platform: "",
         without: closed("users: 4"),
         with,
         expect: Expect::Refused(path),
@@ -162,6 +166,16 @@ fn cases() -> Vec<Case> {
             closed("users: 4"),
             closed("users: 4, iterations: 1"),
         ),
+        // Without a pending queue a request that finds the one slot taken fails, so there
+        // are errors to act on.
+        Case {
+            platform: "platform: { pending_deadline: { fixed: 0s } }\n",
+            ..acts(
+                "on_error",
+                closed("users: 4, turn_think_time: 1s"),
+                closed("users: 4, turn_think_time: 1s, on_error: skip"),
+            )
+        },
         acts("arrivals", open(""), open("arrivals: { per_second: 0.8 }")),
         acts(
             "arrivals.stages[].at",
@@ -225,6 +239,7 @@ fn refusals() -> Vec<Case> {
             open("tasks: [{ kind: bare_turn, weight: 1 }]"),
         ),
         refused("iterations", "workload.iterations", open("iterations: 1")),
+        refused("on_error", "workload.on_error", open("on_error: retry")),
         refused(
             "users.start",
             "workload.users",
@@ -234,19 +249,19 @@ fn refusals() -> Vec<Case> {
 }
 
 /// The experiment around a workload: the lab, 5-turn sessions, limits that make identities
-/// count, 600 s, one replication.
-fn experiment(workload: &str) -> String {
+/// count, 600 s, one replication, and `platform` (a YAML line, or nothing).
+fn experiment(workload: &str, platform: &str) -> String {
     format!(
-        "extends: {LAB:?}\nname: fields\napp: {{ turns: 5, rate_limits: {{ concurrent_sessions: 1 }} }}\nworkload: {workload}\nwarmup: 0s\nhorizon: 600s\nreplications: 1\n"
+        "extends: {LAB:?}\nname: fields\napp: {{ turns: 5, rate_limits: {{ concurrent_sessions: 1 }} }}\n{platform}workload: {workload}\nwarmup: 0s\nhorizon: 600s\nreplications: 1\n"
     )
 }
 
 /// The simulated outcome of a workload (the summary without its inputs, the time series),
 /// or the load error.
-fn outcome(workload: &str) -> Result<String, String> {
+fn outcome(workload: &str, platform: &str) -> Result<String, String> {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("fields.yaml");
-    fs::write(&path, experiment(workload)).expect("experiment written");
+    fs::write(&path, experiment(workload, platform)).expect("experiment written");
     let loaded = config::load(&path).map_err(|e| e.to_string())?;
     let out = runner::run(&loaded.experiment, false).map_err(|e| e.to_string())?;
     let mut summary = serde_json::to_value(&out.summary).expect("summary serialises");
@@ -299,9 +314,9 @@ fn every_documented_workload_field_has_a_case() {
 fn every_documented_workload_field_acts_or_is_refused() {
     let mut ignored = Vec::new();
     for case in cases().into_iter().chain(refusals()) {
-        let without = outcome(&case.without)
+        let without = outcome(&case.without, case.platform)
             .unwrap_or_else(|e| panic!("{}: the run without it fails: {e}", case.field));
-        match (&case.expect, outcome(&case.with)) {
+        match (&case.expect, outcome(&case.with, case.platform)) {
             (Expect::Acts, Ok(with)) if with != without => {}
             (Expect::Acts, Ok(_)) => ignored.push(format!("{}: no effect", case.field)),
             (Expect::Acts, Err(e)) => ignored.push(format!("{}: refused: {e}", case.field)),

@@ -653,9 +653,27 @@ pub struct Workload {
     /// Open: distinct users the sessions belong to (absent: every session a new user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub population: Option<u32>,
+    /// What a user does after a failed request (absent: abandon the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<OnError>,
     /// What an open-workload session does (default: a full session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<TaskKind>,
+}
+
+/// What a user does after one of its requests failed.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Send the failed request again after the in-session think time.
+    Retry,
+    /// Go on as if it had succeeded: a failed turn is played (the next one comes), a failed
+    /// welcome is done; a failed start has no session to go on with and ends the task.
+    Skip,
+    /// Give up the session: a failed start ends the task, a failed welcome or turn sends the
+    /// close, as the seed's load script does on the first failure.
+    #[default]
+    Abandon,
 }
 
 /// Workload kind.

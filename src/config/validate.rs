@@ -519,6 +519,12 @@ fn workload(w: &Workload) -> Check {
     if let Some(t) = &w.turn_think_time {
         dist("workload.turn_think_time", t)?;
     }
+    if w.on_error == Some(OnError::Retry) && w.turn_think_time.is_none() && w.think_time.is_none() {
+        fail(
+            "workload.on_error",
+            "`retry` waits `turn_think_time` before sending a failed request again; set it",
+        )?;
+    }
     if w.population == Some(0) {
         fail("workload.population", "must be at least 1")?;
     }

@@ -148,6 +148,7 @@ pub(crate) mod fixture {
             error_rate: est(0.0042, 0.0013),
             error_rate_excluding_rate_limits: est(0.0042, 0.0013),
             requests: 12_400,
+            abandoned_sessions: 0,
             turn_throughput_per_s: est(3.43, 0.05),
             instances: InstanceSummary {
                 mean: est(3.2, 0.2),

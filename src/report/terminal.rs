@@ -144,6 +144,12 @@ fn errors(s: &Summary, lines: &mut Vec<String>) {
         ));
     }
     lines.push(by_cause);
+    if s.abandoned_sessions > 0 {
+        lines.push(format!(
+            "  sessions abandoned after an error: {}",
+            count(s.abandoned_sessions)
+        ));
+    }
 }
 
 fn capacity(s: &Summary, lines: &mut Vec<String>) {

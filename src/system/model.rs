@@ -2,8 +2,8 @@
 //! names. Built once per run and shared read-only by every replication.
 
 use crate::config::{
-    Compaction, DatastoreOpKind, Experiment, LlmStep, PendingDeadline, RetrySpec, Routing, Slo,
-    StopPoint, TaskKind, WorkloadKind,
+    Compaction, DatastoreOpKind, Experiment, LlmStep, OnError, PendingDeadline, RetrySpec, Routing,
+    Slo, StopPoint, TaskKind, WorkloadKind,
 };
 use crate::dist::Sampler;
 
@@ -61,6 +61,15 @@ pub enum Traffic {
         /// Identities drawn uniformly from this many users (None: every session a new user).
         population: Option<u32>,
     },
+}
+
+/// After a failed request: what the user does next, and how long it waits to resend.
+#[derive(Clone, Debug)]
+pub struct ErrorHandling {
+    /// The workload's choice.
+    pub on_error: OnError,
+    /// Wait before a retried request (`turn_think_time`, else `think_time`).
+    pub retry_wait: Option<Sampler>,
 }
 
 /// Everything a replication needs, validated and compiled.
@@ -122,6 +131,8 @@ pub struct Model {
     pub traffic: Traffic,
     /// Wait between requests of a session.
     pub turn_think: Option<Sampler>,
+    /// What users do after a failed request.
+    pub on_error: ErrorHandling,
     /// Horizon, seconds.
     pub horizon: f64,
     /// Time-series bucket, seconds.
@@ -230,6 +241,15 @@ impl Model {
                 .as_ref()
                 .map(|t| t.sampler())
                 .transpose()?,
+            on_error: ErrorHandling {
+                on_error: w.on_error.unwrap_or_default(),
+                retry_wait: w
+                    .turn_think_time
+                    .as_ref()
+                    .or(w.think_time.as_ref())
+                    .map(|t| t.sampler())
+                    .transpose()?,
+            },
             horizon: e.horizon.0,
             sample_interval: e.sample_interval.0,
             seed: e.seed,

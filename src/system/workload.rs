@@ -293,6 +293,7 @@ mod tests {
             arrivals: None,
             population: None,
             session: None,
+            on_error: None,
         }
     }
 

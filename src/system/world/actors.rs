@@ -5,6 +5,12 @@
 //! locustfile does), waiting the in-session think time between requests and the think time
 //! between tasks.
 //!
+//! After a failed request the workload's `on_error` decides: `retry` sends it again after
+//! the in-session think time (`think_time` when there is none); `skip` goes on as if it had
+//! succeeded, except a failed start, which has no session to go on with; `abandon` (the
+//! default) ends a task whose start failed and closes a session whose welcome or turn
+//! failed. Session tasks given up this way count as abandoned sessions.
+//!
 //! A load shape's stop asks the newest closed user still present to leave: at once if no
 //! request of its is in flight and it stands at its stop point (between tasks, or between
 //! any two requests under `stop: after_request`), else when it reaches one.
@@ -12,12 +18,22 @@
 use rand::RngExt;
 
 use super::{ANONYMOUS, Actor, Event, NextRequest, Session, World};
-use crate::config::{StopPoint, TaskKind};
+use crate::config::{OnError, StopPoint, TaskKind};
 use crate::system::ids::{ActorId, SessionId};
 use crate::system::model::Traffic;
 use crate::system::pipeline::RequestKind;
 use crate::system::session::History;
 use crate::system::workload::TaskPlan;
+
+/// What an actor does after `on_error` handled a failed request.
+enum AfterFailure {
+    /// The request goes out again after a wait.
+    Resent,
+    /// The task goes on as if the request had succeeded.
+    GoOn,
+    /// The task takes its failure path.
+    GiveUp,
+}
 
 impl World<'_> {
     pub(super) fn new_actor(&mut self, identity: u32, task: TaskPlan) -> ActorId {
@@ -201,6 +217,45 @@ impl World<'_> {
         }
     }
 
+    /// Applies `on_error` to a failed request: schedules the retry, or counts a session task
+    /// given up as abandoned.
+    fn after_failure(&mut self, a: ActorId, kind: RequestKind) -> AfterFailure {
+        let task = self.actors[a].task.kind;
+        let in_session = matches!(task, TaskKind::FullSession | TaskKind::SessionNoWelcome);
+        match self.model.on_error.on_error {
+            OnError::Retry if task != TaskKind::StartBurst => {
+                let wait = self
+                    .model
+                    .on_error
+                    .retry_wait
+                    .as_ref()
+                    .map_or(0.0, |t| t.sample(&mut self.rng.think));
+                self.actors[a].next = NextRequest::Send(kind);
+                self.events.schedule_in(wait, Event::Wake(a));
+                return AfterFailure::Resent;
+            }
+            OnError::Skip if in_session && kind == RequestKind::Turn => {
+                if let Some(s) = self.actors[a].session {
+                    self.sessions[s].turns_done += 1;
+                }
+                return AfterFailure::GoOn;
+            }
+            OnError::Skip if in_session && kind == RequestKind::Welcome => {
+                return AfterFailure::GoOn;
+            }
+            _ => {}
+        }
+        let gives_up_session = match kind {
+            RequestKind::Start => in_session || task == TaskKind::SingleTurn,
+            RequestKind::Welcome | RequestKind::Turn => in_session,
+            RequestKind::Close => false,
+        };
+        if gives_up_session && self.rec.measures(self.now()) {
+            self.rec.abandoned_sessions += 1;
+        }
+        AfterFailure::GiveUp
+    }
+
     pub(super) fn new_session(&mut self, identity: u32) -> SessionId {
         match self.sessions.reuse() {
             Some(s) => {
@@ -225,6 +280,12 @@ impl World<'_> {
             self.retire(a, false);
             return;
         }
+        let ok = ok
+            || match self.after_failure(a, kind) {
+                AfterFailure::Resent => return,
+                AfterFailure::GoOn => true,
+                AfterFailure::GiveUp => false,
+            };
         let actor = &self.actors[a];
         let task = actor.task;
         let session = actor.session;
