@@ -172,6 +172,11 @@ fn average_series(reps: &[ReplicationResult]) -> Vec<TimeSeriesRow> {
                 turns_per_s: mean(|r| r.turns_per_s),
                 turn_latency_mean_s: mean(|r| r.turn_latency_mean_s),
                 errors_per_s: mean(|r| r.errors_per_s),
+                no_instance_errors_per_s: mean(|r| r.no_instance_errors_per_s),
+                llm_quota_errors_per_s: mean(|r| r.llm_quota_errors_per_s),
+                timeout_errors_per_s: mean(|r| r.timeout_errors_per_s),
+                instance_crash_errors_per_s: mean(|r| r.instance_crash_errors_per_s),
+                rate_limited_errors_per_s: mean(|r| r.rate_limited_errors_per_s),
             }
         })
         .collect()

@@ -429,7 +429,8 @@ pub struct TimeSeries {
     previous: GaugeSet,
     turns: u64,
     turn_latency_sum: f64,
-    errors: u64,
+    /// Failed requests in the current bucket, indexed like [`ErrorCause::ALL`].
+    errors: [u64; ErrorCause::ALL.len()],
     /// Finished buckets.
     pub rows: Vec<TimeSeriesRow>,
 }
@@ -442,7 +443,7 @@ impl TimeSeries {
             previous: GaugeSet::default(),
             turns: 0,
             turn_latency_sum: 0.0,
-            errors: 0,
+            errors: [0; ErrorCause::ALL.len()],
             rows: Vec::with_capacity((horizon / interval).ceil() as usize + 1),
         }
     }
@@ -459,10 +460,10 @@ impl TimeSeries {
         self.turn_latency_sum += latency;
     }
 
-    /// Counts a failed request in the current bucket.
+    /// Counts a request failed for `cause` in the current bucket.
     #[inline]
-    pub fn error(&mut self) {
-        self.errors += 1;
+    pub fn error(&mut self, cause: ErrorCause) {
+        self.errors[cause as usize] += 1;
     }
 
     /// Closes the bucket ending at `now` (gauges must be advanced to `now`).
@@ -470,6 +471,8 @@ impl TimeSeries {
         let d = integrals.since(&self.previous);
         let dt = self.interval;
         let start = now - dt;
+        let errors = self.errors;
+        let per_s = |cause: ErrorCause| errors[cause as usize] as f64 / dt;
         self.rows.push(TimeSeriesRow {
             time_s: start,
             users: d.users / dt,
@@ -489,12 +492,17 @@ impl TimeSeries {
             } else {
                 f64::NAN
             },
-            errors_per_s: self.errors as f64 / dt,
+            errors_per_s: self.errors.iter().sum::<u64>() as f64 / dt,
+            no_instance_errors_per_s: per_s(ErrorCause::NoInstance),
+            llm_quota_errors_per_s: per_s(ErrorCause::LlmQuota),
+            timeout_errors_per_s: per_s(ErrorCause::Timeout),
+            instance_crash_errors_per_s: per_s(ErrorCause::InstanceCrash),
+            rate_limited_errors_per_s: per_s(ErrorCause::RateLimited),
         });
         self.previous = *integrals;
         self.turns = 0;
         self.turn_latency_sum = 0.0;
-        self.errors = 0;
+        self.errors = [0; ErrorCause::ALL.len()];
     }
 }
 

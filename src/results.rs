@@ -487,6 +487,16 @@ pub struct TimeSeriesRow {
     pub turn_latency_mean_s: f64,
     /// Failed requests per second in the bucket.
     pub errors_per_s: f64,
+    /// Requests failed for want of a slot (429) per second.
+    pub no_instance_errors_per_s: f64,
+    /// Requests failed on the provider quota (429 after retries) per second.
+    pub llm_quota_errors_per_s: f64,
+    /// Requests failed on their timeout per second.
+    pub timeout_errors_per_s: f64,
+    /// Requests failed by an instance crash per second.
+    pub instance_crash_errors_per_s: f64,
+    /// Requests refused by the app's per-user limits per second.
+    pub rate_limited_errors_per_s: f64,
 }
 
 /// A kind of request whose latency is measured. Serialized as its `snake_case` name.

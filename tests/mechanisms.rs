@@ -1075,3 +1075,23 @@ fn the_default_after_an_error_is_to_abandon() {
         serde_json::to_string(&abandon.summary).unwrap()
     );
 }
+
+#[test]
+fn the_time_series_counts_errors_by_cause() {
+    // Abandon: each of the 3 users' turn 2 times out once, at about 6 s (lab buckets: 100 s).
+    let out = run_yaml("by-cause", &TURN_2_FAILS.replace("ON_ERROR", "abandon"));
+    let interval = 100.0;
+    let first = &out.timeseries[0];
+    assert_close("timeouts", first.timeout_errors_per_s * interval, 3.0, 1e-9);
+    assert_close("all errors", first.errors_per_s * interval, 3.0, 1e-9);
+    for row in &out.timeseries {
+        let causes = row.no_instance_errors_per_s
+            + row.llm_quota_errors_per_s
+            + row.timeout_errors_per_s
+            + row.instance_crash_errors_per_s
+            + row.rate_limited_errors_per_s;
+        assert_close("causes add up", causes, row.errors_per_s, 1e-12);
+    }
+    let later: f64 = out.timeseries[1..].iter().map(|r| r.errors_per_s).sum();
+    assert_eq!(later, 0.0);
+}

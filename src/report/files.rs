@@ -19,7 +19,7 @@ pub(super) const CHARTS: [(&str, plot::DrawFn); 4] = [
 ];
 
 /// Column names of `timeseries.csv`: the `TimeSeriesRow` fields in order.
-const TIMESERIES_COLUMNS: [&str; 11] = [
+const TIMESERIES_COLUMNS: [&str; 16] = [
     "time_s",
     "users",
     "instances_ready",
@@ -31,6 +31,11 @@ const TIMESERIES_COLUMNS: [&str; 11] = [
     "turns_per_s",
     "turn_latency_mean_s",
     "errors_per_s",
+    "no_instance_errors_per_s",
+    "llm_quota_errors_per_s",
+    "timeout_errors_per_s",
+    "instance_crash_errors_per_s",
+    "rate_limited_errors_per_s",
 ];
 
 /// Writes every result file into `dir`, calling `between` before each, and lists their names.
@@ -92,6 +97,11 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
             turns_per_s,
             turn_latency_mean_s,
             errors_per_s,
+            no_instance_errors_per_s,
+            llm_quota_errors_per_s,
+            timeout_errors_per_s,
+            instance_crash_errors_per_s,
+            rate_limited_errors_per_s,
         } = row;
         let values = [
             time_s,
@@ -105,6 +115,11 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
             turns_per_s,
             turn_latency_mean_s,
             errors_per_s,
+            no_instance_errors_per_s,
+            llm_quota_errors_per_s,
+            timeout_errors_per_s,
+            instance_crash_errors_per_s,
+            rate_limited_errors_per_s,
         ];
         csv.push_str(&values.map(|v| csv_num(*v)).join(","));
         csv.push('\n');
@@ -184,12 +199,14 @@ mod tests {
         assert_eq!(
             lines.next().unwrap(),
             "time_s,users,instances_ready,instances_starting,cpu_utilization,in_flight,pending,\
-             llm_in_flight,turns_per_s,turn_latency_mean_s,errors_per_s"
+             llm_in_flight,turns_per_s,turn_latency_mean_s,errors_per_s,no_instance_errors_per_s,\
+             llm_quota_errors_per_s,timeout_errors_per_s,instance_crash_errors_per_s,\
+             rate_limited_errors_per_s"
         );
         assert_eq!(lines.clone().count(), 60);
         // The first bucket's NaN latency is written empty.
         let first: Vec<&str> = lines.next().unwrap().split(',').collect();
-        assert_eq!(first.len(), 11);
+        assert_eq!(first.len(), TIMESERIES_COLUMNS.len());
         assert_eq!(first[0], "0");
         assert_eq!(first[9], "");
 

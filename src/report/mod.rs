@@ -258,6 +258,8 @@ pub(crate) mod fixture {
                     turns_per_s: 3.4 * load,
                     turn_latency_mean_s: if i == 0 { f64::NAN } else { 1.9 },
                     errors_per_s: 0.01,
+                    no_instance_errors_per_s: 0.01,
+                    ..TimeSeriesRow::default()
                 }
             })
             .collect();

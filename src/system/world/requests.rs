@@ -220,7 +220,7 @@ impl World<'_> {
         if ok {
             self.request_succeeded(r, kind, session, created, measured);
         } else if let Some(cause) = error {
-            self.series.error();
+            self.series.error(cause);
             if measured {
                 count_error(&mut self.rec.errors, cause);
             }
