@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::budget::{self, Budget};
 use crate::config::{self, Experiment, Overlay};
 use crate::runner;
+use crate::study::shard::{Shard, ShardChoice};
 use crate::units::{Bytes, parse_duration};
 
 #[derive(Parser)]
@@ -158,7 +159,7 @@ enum Command {
     },
     /// Run several experiments (and their variants) and print one row of key results each.
     #[command(
-        after_help = "Examples:\n  sim compare experiments/phase2.yaml experiments/phase2-deployed.yaml\n  sim compare experiments/daily-cost.yaml --markdown"
+        after_help = "Examples:\n  sim compare experiments/phase2.yaml experiments/phase2-deployed.yaml\n  sim compare experiments/daily-cost.yaml --markdown\n  sim compare experiments/phase2.yaml experiments/phase2-deployed.yaml --out plots/plan-vs-deployed\n\nWrites files only with --out: compare.csv, compare.json and compare.png (turn p95 and cost per session side by side)."
     )]
     Compare {
         /// Experiment files (YAML).
@@ -173,6 +174,13 @@ enum Command {
         /// Print the tidy table as JSON (the rows of sweep.json).
         #[arg(long)]
         json: bool,
+        /// Also write compare.csv, compare.json and the side-by-side chart compare.png (turn
+        /// p95 and cost per session per run) into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the --out folder even if capsim did not write it (deleting its contents).
+        #[arg(long, requires = "out")]
+        force: bool,
         #[command(flatten)]
         overrides: RunSettings,
         #[command(flatten)]
@@ -192,10 +200,33 @@ enum Command {
         /// rest (each finished point is stored as it completes).
         #[arg(long)]
         resume: bool,
+        /// Run only shard I of N (points I-1, I-1+N, ...) and write a shard folder for
+        /// `sim merge` (default plots/<file's name>.shard-I-of-N/); `auto` reads the shard
+        /// from a Slurm job array or a Kubernetes Indexed Job (with CAPSIM_SHARDS).
+        #[arg(long, value_name = "I/N|auto", value_parser = ShardChoice::parse)]
+        shard: Option<ShardChoice>,
         #[command(flatten)]
         overrides: RunSettings,
         #[command(flatten)]
         budget: BudgetArgs,
+    },
+    /// Combine the shard folders of `sim sweep --shard` into the files one machine writes.
+    #[command(
+        after_help = "Example:\n  sim merge plots/concurrency.shard-1-of-2 plots/concurrency.shard-2-of-2\n\nRefuses folders that are not shards, shards of another file, settings, seed or capsim version, and names missing shards.\nOutputs go to plots/<file's name>/ unless --out says otherwise."
+    )]
+    Merge {
+        /// Shard folders, one per shard, in any order.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder (default: plots/<file's name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print sweep.json to stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Replace the output folder even if capsim did not write it (deleting its contents).
+        #[arg(long)]
+        force: bool,
     },
     /// Find the largest load each configuration (each sweep point, or the file itself) serves
     /// within the file's SLO, by steady-state probes: capacity.csv, capacity.json, probes.csv
@@ -211,6 +242,10 @@ enum Command {
         /// Stop when the capacity is known to this share of the load (at least one user).
         #[arg(long, default_value = "2%", value_parser = parse_share)]
         resolution: f64,
+        /// Keep the probes an interrupted search of the same file finished, and run only the
+        /// rest (each probe is stored as it completes).
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         overrides: RunSettings,
         #[command(flatten)]
@@ -357,6 +392,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             markdown,
             csv,
             json,
+            out,
+            force,
             overrides,
             budget,
         } => {
@@ -366,22 +403,34 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 (_, _, true) => TableForm::Json,
                 _ => TableForm::Text,
             };
-            compare(&files, form, &overrides, &budget)
+            let out = out.map(|dir| (dir, crate::report::OutputWriter::new(force)));
+            compare(&files, form, out.as_ref(), &overrides, &budget)
         }
         Command::Sweep {
             file,
             study,
             resume,
+            shard,
             overrides,
             budget,
-        } => sweep(&file, &study, resume, &overrides, &budget),
+        } => match shard {
+            Some(choice) => sweep_shard(&file, &study, resume, choice, &overrides, &budget),
+            None => sweep(&file, &study, resume, &overrides, &budget),
+        },
+        Command::Merge {
+            shards,
+            out,
+            json,
+            force,
+        } => merge(&shards, out.as_deref(), json, force),
         Command::Capacity {
             file,
             study,
             resolution,
+            resume,
             overrides,
             budget,
-        } => capacity(&file, &study, resolution, &overrides, &budget),
+        } => capacity(&file, &study, resolution, resume, &overrides, &budget),
         Command::Validate { scale, doc } => validate(scale, doc.as_deref()),
         Command::Calibrate { traces, output } => calibrate(&traces, &output),
         Command::Check {
@@ -489,6 +538,7 @@ enum TableForm {
 fn compare(
     files: &[PathBuf],
     form: TableForm,
+    out: Option<&(PathBuf, crate::report::OutputWriter)>,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<()> {
@@ -507,7 +557,17 @@ fn compare(
         .into_iter()
         .map(|(_, loaded)| loaded.experiment)
         .collect();
+    if let Some((dir, writer)) = out {
+        writer.check(dir)?;
+    }
     let summaries = crate::study::sweep::run_all(&all, false)?;
+    if let Some((dir, writer)) = out {
+        crate::report::study::ComparisonReport {
+            summaries: &summaries,
+        }
+        .write(writer, dir)
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    }
     let table = || crate::report::columns::table(&summaries);
     match form {
         TableForm::Text => emit(&crate::report::comparison_table(&summaries, false)),
@@ -532,24 +592,9 @@ fn sweep(
         writer,
         pool,
         experiments,
-    } = prepare_study(file, args, overrides, budget)?;
+    } = prepare_study(file, args, None, overrides, budget)?;
     let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
-    let resumed = if resume {
-        experiments
-            .iter()
-            .filter(|e| checkpoint.load(e).is_some())
-            .count()
-    } else {
-        0
-    };
-    let summaries = pool.install(|| {
-        crate::study::sweep::run_all_with(
-            &experiments,
-            !how.quiet && !how.json,
-            Some(&checkpoint),
-            resume,
-        )
-    })?;
+    let (summaries, resumed) = run_points(&pool, &experiments, &checkpoint, resume, how)?;
     let report = crate::report::study::SweepReport {
         study: &study,
         experiments: &experiments,
@@ -558,23 +603,135 @@ fn sweep(
     let files = report
         .write(&writer, &dir)
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    checkpoint.remove(&experiments)?;
-    if how.json {
+    checkpoint.finish()?;
+    if resume && !how.json {
+        emit(&format!(
+            "Resumed {resumed} of {} points finished by an interrupted run.\n\n",
+            experiments.len()
+        ))?;
+    }
+    print_sweep(&report, &files, &dir, how.json)
+}
+
+/// Runs `experiments` on `pool`, storing each finished point in `checkpoint` (and with
+/// `resume`, reading those stored by an interrupted run); the summaries, and how many points
+/// were resumed.
+fn run_points(
+    pool: &rayon::ThreadPool,
+    experiments: &[Experiment],
+    checkpoint: &crate::study::checkpoint::Checkpoint,
+    resume: bool,
+    how: Output,
+) -> anyhow::Result<(Vec<crate::results::Summary>, usize)> {
+    let summaries = pool.install(|| {
+        crate::study::sweep::run_all_with(
+            experiments,
+            !how.quiet && !how.json,
+            Some(checkpoint),
+            resume,
+        )
+    })?;
+    Ok((summaries, checkpoint.reused()))
+}
+
+/// Prints a written sweep: its JSON, or the table and where the files went.
+fn print_sweep(
+    report: &crate::report::study::SweepReport,
+    files: &[String],
+    dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
         emit(&format!("{}\n", report.to_json()?))
     } else {
-        emit(&crate::report::comparison_table(&summaries, false))?;
-        if resume {
-            emit(&format!(
-                "\nResumed {resumed} of {} points finished by an interrupted run.",
-                experiments.len()
-            ))?;
-        }
+        emit(&crate::report::comparison_table(report.summaries, false))?;
         emit(&format!(
             "\nWrote {} files to {}/ (sweep.csv: one row per point)\n",
             files.len(),
             dir.display()
         ))
     }
+}
+
+/// `sim sweep --shard`: runs this shard's points and writes its shard folder.
+fn sweep_shard(
+    file: &Path,
+    args: &StudyArgs,
+    resume: bool,
+    choice: ShardChoice,
+    overrides: &RunSettings,
+    budget: &BudgetArgs,
+) -> anyhow::Result<()> {
+    let shard = choice.resolve()?;
+    let how = args.output();
+    let Prepared {
+        study,
+        dir,
+        writer,
+        pool,
+        experiments,
+    } = prepare_study(file, args, Some(shard), overrides, budget)?;
+    let owned: Vec<usize> = (0..experiments.len()).filter(|&p| shard.owns(p)).collect();
+    let mine: Vec<Experiment> = owned.iter().map(|&p| experiments[p].clone()).collect();
+    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
+    let (summaries, resumed) = run_points(&pool, &mine, &checkpoint, resume, how)?;
+    let finished: Vec<(usize, crate::results::Summary)> =
+        owned.iter().copied().zip(summaries).collect();
+    let report = crate::report::shard::ShardReport {
+        manifest: crate::report::shard::ShardManifest {
+            capsim_version: env!("CARGO_PKG_VERSION").into(),
+            study: study.clone(),
+            file: file.display().to_string(),
+            seed: experiments.first().map_or(0, |e| e.seed),
+            shard,
+            points: experiments.len(),
+            study_fingerprint: crate::report::shard::study_fingerprint(&experiments),
+        },
+        experiments: &experiments,
+        finished: &finished,
+    };
+    report
+        .write(&writer, &dir)
+        .with_context(|| format!("writing shard {shard} to {}", dir.display()))?;
+    checkpoint.finish()?;
+    let rows: Vec<crate::results::Summary> = finished.iter().map(|(_, s)| s.clone()).collect();
+    if how.json {
+        return emit(&format!(
+            "{}\n",
+            crate::report::columns::table(&rows).to_json()?
+        ));
+    }
+    emit(&crate::report::comparison_table(&rows, false))?;
+    emit(&format!(
+        "\nShard {shard}: {} of {} points{}, written to {}/; once every shard is done: \
+         sim merge <the {} shard folders>\n",
+        finished.len(),
+        experiments.len(),
+        if resumed > 0 {
+            format!(" ({resumed} resumed)")
+        } else {
+            String::new()
+        },
+        dir.display(),
+        shard.count
+    ))
+}
+
+/// `sim merge`: puts a sharded sweep back together and writes its folder.
+fn merge(shards: &[PathBuf], out: Option<&Path>, json: bool, force: bool) -> anyhow::Result<()> {
+    let merged = crate::report::shard::merge(shards)?;
+    let dir = out.map_or_else(|| Path::new("plots").join(&merged.study), Path::to_path_buf);
+    let writer = crate::report::OutputWriter::new(force);
+    writer.check(&dir)?;
+    let report = crate::report::study::SweepReport {
+        study: &merged.study,
+        experiments: &merged.experiments,
+        summaries: &merged.summaries,
+    };
+    let files = report
+        .write(&writer, &dir)
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    print_sweep(&report, &files, &dir, json)
 }
 
 /// `sim validate`: the validation suite against queueing theory.
@@ -635,16 +792,17 @@ struct Prepared {
 fn prepare_study(
     file: &Path,
     args: &StudyArgs,
+    shard: Option<Shard>,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<Prepared> {
     let all = config::load_all_with(file, &overrides.overlays())?;
     let pool = worker_pool(args.threads)?;
     let study = crate::report::study::name_of(&all);
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("plots").join(&study));
+    let dir = args.out.clone().unwrap_or_else(|| match shard {
+        Some(s) => Path::new("plots").join(format!("{study}.shard-{}", s.label())),
+        None => Path::new("plots").join(&study),
+    });
     let writer = crate::report::OutputWriter::new(args.force);
     writer.check(&dir)?;
     for loaded in &all {
@@ -692,6 +850,7 @@ fn capacity(
     file: &Path,
     args: &StudyArgs,
     resolution: f64,
+    resume: bool,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<()> {
@@ -703,7 +862,7 @@ fn capacity(
         writer,
         pool,
         experiments,
-    } = prepare_study(file, args, overrides, budget)?;
+    } = prepare_study(file, args, None, overrides, budget)?;
     let search = Search {
         resolution,
         ..Search::default()
@@ -714,7 +873,8 @@ fn capacity(
             experiments.len()
         );
     }
-    let results = pool.install(|| search_all(&experiments, search))?;
+    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
+    let results = pool.install(|| search_all(&experiments, search, Some(&checkpoint), resume))?;
     let report = crate::report::capacity::CapacityReport {
         study: &study,
         experiments: &experiments,
@@ -723,9 +883,16 @@ fn capacity(
     let files = report
         .write(&writer, &dir)
         .with_context(|| format!("writing results to {}", dir.display()))?;
+    let resumed = checkpoint.reused();
+    checkpoint.finish()?;
     if how.json {
         emit(&format!("{}\n", report.to_json()?))
     } else {
+        if resume {
+            emit(&format!(
+                "Resumed {resumed} probes finished by an interrupted search.\n\n"
+            ))?;
+        }
         emit(&report.render())?;
         emit(&format!(
             "\nWrote {} files to {}/\n",

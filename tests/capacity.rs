@@ -109,3 +109,66 @@ fn a_configuration_that_meets_at_no_load_says_why() {
     let at = |name: &str| row[header.iter().position(|c| *c == name).unwrap()];
     assert_eq!(at("capacity"), "");
 }
+
+#[test]
+fn a_killed_capacity_search_resumes_to_the_files_of_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("long.yaml");
+    fs::write(
+        &file,
+        format!(
+            "extends: {MANIFEST_DIR}/experiments/validation/mmc-4-0.8.yaml\nname: long\n\
+             horizon: 100000s\nwarmup: 500s\nreplications: 2\nslo: {{turn_p95: 5s}}\n\
+             workload: {{arrivals: {{per_second: 1}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let checkpoint = tmp.path().join(".out.capsim-sweep");
+    let finished = common::kill_once_stored(
+        &[
+            "capacity",
+            path_str(&file),
+            "--out",
+            path_str(&out),
+            "--quiet",
+        ],
+        &out,
+        2,
+    );
+    assert!(
+        finished >= 2,
+        "fewer than two probes were stored before the kill"
+    );
+    let resumed = run_ok(&[
+        "capacity",
+        path_str(&file),
+        "--out",
+        path_str(&out),
+        "--quiet",
+        "--resume",
+    ]);
+    assert!(
+        resumed.contains(&format!("Resumed {finished} probes")),
+        "{resumed}"
+    );
+    assert!(
+        !checkpoint.exists(),
+        "the stored probes were not cleaned up"
+    );
+    let fresh = tmp.path().join("fresh");
+    run_ok(&[
+        "capacity",
+        path_str(&file),
+        "--out",
+        path_str(&fresh),
+        "--quiet",
+    ]);
+    for name in ["capacity.csv", "capacity.json", "probes.csv"] {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(fresh.join(name)).unwrap(),
+            "{name} differs after a resume"
+        );
+    }
+}

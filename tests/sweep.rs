@@ -180,6 +180,41 @@ fn compare_prints_json_rows() {
 }
 
 #[test]
+fn compare_and_a_sweep_over_scenarios_draw_the_side_by_side_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_sweep(
+        tmp.path(),
+        "variants:\n  - {name: four}\n  - {name: five, platform: {max_concurrency: 5}}\n",
+    );
+    let sweep = tmp.path().join("sweep");
+    run_ok(&["sweep", path_str(&file), "--out", path_str(&sweep), "-q"]);
+    assert!(
+        fs::metadata(sweep.join("sweep_side_by_side.png"))
+            .unwrap()
+            .len()
+            > 10_000
+    );
+    let out = tmp.path().join("compare");
+    let printed = run_ok(&["compare", path_str(&file), "--out", path_str(&out)]);
+    assert!(printed.contains("study-five"), "{printed}");
+    assert!(fs::metadata(out.join("compare.png")).unwrap().len() > 10_000);
+    let csv = fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert_eq!(column(&csv, "scenario"), ["four", "five"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    // A folder capsim did not write is left alone.
+    let theirs = tmp.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    fs::write(theirs.join("notes.txt"), "mine").unwrap();
+    common::run_fails(&["compare", path_str(&file), "--out", path_str(&theirs)], 1);
+    assert_eq!(
+        fs::read_to_string(theirs.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
 fn a_sweep_or_scenarios_can_be_set_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write_sweep(tmp.path(), "");
@@ -213,29 +248,12 @@ fn a_killed_sweep_resumes_to_the_files_of_an_uninterrupted_one() {
     .unwrap();
     let out = tmp.path().join("out");
     let checkpoint = tmp.path().join(".out.capsim-sweep");
-    let mut child = common::sim()
-        .args(["sweep", path_str(&file), "--out", path_str(&out), "--quiet"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stored = || {
-        fs::read_dir(&checkpoint).map_or(0, |d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".yaml"))
-            })
-            .count()
-        })
-    };
-    let started = std::time::Instant::now();
-    while stored() == 0 && started.elapsed() < std::time::Duration::from_secs(120) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let finished = stored();
+    let finished = common::kill_once_stored(
+        &["sweep", path_str(&file), "--out", path_str(&out), "--quiet"],
+        &out,
+        1,
+    );
     assert!(finished >= 1, "no point was stored before the kill");
-    assert!(!out.exists(), "a killed sweep left an output folder");
     let resumed = run_ok(&[
         "sweep",
         path_str(&file),

@@ -11,6 +11,7 @@ mod format;
 mod manifest;
 mod output_dir;
 pub mod plot;
+pub mod shard;
 pub mod study;
 mod study_plot;
 pub mod table;

@@ -12,7 +12,9 @@ use serde::Serialize;
 use super::OutputWriter;
 use super::columns::{RowObject, Table, table};
 use super::format::{money, secs};
-use super::study_plot::{Bar, Curve, CurveChart, HeatMap, bars, curves, heat_map};
+use super::study_plot::{
+    Bar, Curve, CurveChart, HeatMap, SideBySide, bars, curves, heat_map, side_by_side,
+};
 use crate::config::{Experiment, Loaded};
 use crate::results::{Inputs, Summary};
 use crate::stats::Estimate;
@@ -182,6 +184,22 @@ impl SweepReport<'_> {
             }
         }
         let mut files = vec!["sweep.png".to_string(), "sweep_cost.png".to_string()];
+        if self
+            .summaries
+            .iter()
+            .any(|s| s.inputs.point.scenario.is_some())
+        {
+            let labels = self
+                .experiments
+                .iter()
+                .map(|e| e.point.suffix.clone().unwrap_or_else(|| e.name.clone()));
+            side_by_side_chart(
+                "Turn p95 and cost per session, per configuration",
+                labels.zip(self.summaries),
+                &staging.join(SIDE_BY_SIDE),
+            )?;
+            files.push(SIDE_BY_SIDE.into());
+        }
         if let Some(map) = self.heat_map(bounds_p95.first().map(|b| b.0)) {
             heat_map(&map, &staging.join("sweep_heatmap.png"))?;
             files.push("sweep_heatmap.png".into());
@@ -240,6 +258,69 @@ impl SweepReport<'_> {
             cells,
             bound,
             text: secs,
+        })
+    }
+}
+
+/// The side-by-side chart of a sweep over scenarios.
+const SIDE_BY_SIDE: &str = "sweep_side_by_side.png";
+
+/// Draws turn p95 (with the SLO's p95 bound, when all runs share one) and cost per session of
+/// each labelled run side by side.
+fn side_by_side_chart<'s>(
+    title: &str,
+    runs: impl Iterator<Item = (String, &'s Summary)>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let runs: Vec<(String, &Summary)> = runs.collect();
+    let triple = |e: Option<Estimate>| e.map_or([f64::NAN; 3], |e| [e.value, e.ci95[0], e.ci95[1]]);
+    let rows: Vec<SideBySide> = runs
+        .iter()
+        .map(|(label, s)| SideBySide {
+            label: label.clone(),
+            p95: triple(Some(s.turn_latency_s.p95)),
+            cost: triple(s.cost_usd.per_session),
+        })
+        .collect();
+    let bounds =
+        super::study_plot::distinct_bounds(runs.iter().map(|(_, s)| *s), "turn_p95", |t| {
+            (t, String::new())
+        });
+    let bound = match bounds.as_slice() {
+        [(b, _)] => Some(*b),
+        _ => None,
+    };
+    side_by_side(title, &rows, bound, path)
+}
+
+/// The folder of `sim compare --out DIR`: `compare.csv` and `compare.json` (the tidy table of
+/// `sweep.csv`'s columns, one row per run) and `compare.png` (turn p95 and cost per session
+/// side by side).
+pub struct ComparisonReport<'a> {
+    /// The runs, in the order given.
+    pub summaries: &'a [Summary],
+}
+
+impl ComparisonReport<'_> {
+    /// Writes the folder atomically through `writer`; returns the files written.
+    pub fn write(&self, writer: &OutputWriter, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let seed = self.summaries.first().map_or(0, |s| s.seed);
+        writer.write_with(dir, ("compare", seed), &|staging| {
+            let t = table(self.summaries);
+            std::fs::write(staging.join("compare.csv"), t.to_csv())
+                .context("could not write compare.csv")?;
+            std::fs::write(staging.join("compare.json"), t.to_json()? + "\n")
+                .context("could not write compare.json")?;
+            side_by_side_chart(
+                "Turn p95 and cost per session, side by side",
+                self.summaries.iter().map(|s| (s.experiment.clone(), s)),
+                &staging.join("compare.png"),
+            )?;
+            Ok(vec![
+                "compare.csv".into(),
+                "compare.json".into(),
+                "compare.png".into(),
+            ])
         })
     }
 }

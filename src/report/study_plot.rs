@@ -348,3 +348,155 @@ pub(super) fn heat_map(map: &HeatMap, path: &Path) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// One configuration of a side-by-side chart: turn p95 and cost per session, each
+/// `[value, ci_low, ci_high]` (NaN where unknown).
+pub(super) struct SideBySide {
+    /// The configuration's name.
+    pub(super) label: String,
+    /// Turn p95, seconds.
+    pub(super) p95: [f64; 3],
+    /// Cost per completed session, dollars.
+    pub(super) cost: [f64; 3],
+}
+
+/// Draws turn p95 (left, with the SLO bound) and cost per session (right) of each
+/// configuration side by side: one row per configuration, top to bottom in the given order,
+/// horizontal bars with 95 % whiskers and the value written at the end of each bar.
+pub(super) fn side_by_side(
+    title: &str,
+    rows: &[SideBySide],
+    p95_bound: Option<f64>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    render(path, title, |area| {
+        if rows.is_empty() {
+            return no_data(area, "no configurations");
+        }
+        let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        let widest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        // About 8 px per character at the label size, within a third of the width.
+        let label_width = (widest as u32 * 8 + 16).clamp(80, area.dim_in_pixel().0 / 3);
+        let (w, _) = area.dim_in_pixel();
+        let (left, right) = area.split_horizontally(label_width + (w - label_width) / 2);
+        let p95: Vec<[f64; 3]> = rows.iter().map(|r| r.p95).collect();
+        let cost: Vec<[f64; 3]> = rows.iter().map(|r| r.cost).collect();
+        horizontal_bars(
+            &left,
+            &HorizontalBars {
+                x_desc: "turn latency p95 (s)",
+                values: &p95,
+                names: Some((&names, label_width)),
+                bound: p95_bound.map(|b| (b, format!("SLO p95 ≤ {}", super::format::secs(b)))),
+                note: super::format::secs,
+                dollars: false,
+                colour: C_BLUE,
+            },
+        )?;
+        horizontal_bars(
+            &right,
+            &HorizontalBars {
+                x_desc: "cost per completed session (USD)",
+                values: &cost,
+                names: None,
+                bound: None,
+                note: super::format::money,
+                dollars: true,
+                colour: C_GREEN,
+            },
+        )
+    })
+}
+
+/// One panel of [`side_by_side`].
+struct HorizontalBars<'a> {
+    x_desc: &'a str,
+    values: &'a [[f64; 3]],
+    /// Row names and the width of their label area; `None` for a panel beside a labelled one.
+    names: Option<(&'a [&'a str], u32)>,
+    bound: Option<(f64, String)>,
+    note: fn(f64) -> String,
+    /// The axis is in dollars.
+    dollars: bool,
+    colour: RGBColor,
+}
+
+fn horizontal_bars(area: &super::plot::Area<'_>, panel: &HorizontalBars) -> anyhow::Result<()> {
+    let n = panel.values.len();
+    let top = finite_max(
+        panel
+            .values
+            .iter()
+            .flat_map(|v| [v[0], v[2]])
+            .chain(panel.bound.as_ref().map(|b| b.0)),
+    );
+    // Headroom for the value written after the longest bar.
+    let x_top = axis_top(top, 1.3);
+    let row = |i: usize| i32::try_from(n - 1 - i).unwrap_or(0) * SLOT;
+    let mut plot = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(panel.names.map_or(10, |(_, w)| w))
+        .build_cartesian_2d(0.0..x_top, categories(n))?;
+    // The bound is named on the axis, so no legend box covers a bar.
+    let x_desc = match &panel.bound {
+        Some((_, label)) => format!("{} · dashed red: {label}", panel.x_desc),
+        None => panel.x_desc.to_string(),
+    };
+    let names_bottom_up: Vec<&str> = panel
+        .names
+        .map(|(names, _)| names.iter().rev().copied().collect())
+        .unwrap_or_default();
+    plot.configure_mesh()
+        .disable_y_mesh()
+        .light_line_style(WHITE)
+        .x_desc(x_desc)
+        .x_label_formatter(&|v| {
+            if panel.dollars {
+                money_tick(v)
+            } else {
+                tick(v)
+            }
+        })
+        .y_label_formatter(&|v| category_name(&names_bottom_up, *v))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 17))
+        .draw()?;
+    for (i, &[value, lo, hi]) in panel.values.iter().enumerate() {
+        let y = row(i);
+        if !value.is_finite() {
+            plot.draw_series(std::iter::once(bar_label(
+                "no data".into(),
+                (x_top * 0.01, y + SLOT / 2),
+                Pos::new(HPos::Left, VPos::Center),
+            )))?;
+            continue;
+        }
+        plot.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y + SLOT / 5), (value, y + SLOT * 4 / 5)],
+            panel.colour.mix(0.8).filled(),
+        )))?;
+        if lo.is_finite() && hi.is_finite() {
+            plot.draw_series(std::iter::once(PathElement::new(
+                vec![(lo, y + SLOT / 2), (hi, y + SLOT / 2)],
+                C_DARK.stroke_width(2),
+            )))?;
+        }
+        let end = if hi.is_finite() { hi.max(value) } else { value };
+        plot.draw_series(std::iter::once(bar_label(
+            (panel.note)(value),
+            (end + x_top * 0.01, y + SLOT / 2),
+            Pos::new(HPos::Left, VPos::Center),
+        )))?;
+    }
+    if let Some((bound, _)) = &panel.bound {
+        let height = i32::try_from(n).unwrap_or(0) * SLOT;
+        plot.draw_series(std::iter::once(DashedPathElement::new(
+            vec![(*bound, 0), (*bound, height)],
+            8,
+            5,
+            C_RED.stroke_width(2),
+        )))?;
+    }
+    Ok(())
+}

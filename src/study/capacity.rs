@@ -27,6 +27,7 @@
 
 use anyhow::{Context, bail};
 
+use super::checkpoint::Checkpoint;
 use crate::config::{Arrivals, Experiment, Users, Warmup, WorkloadKind};
 use crate::report::about;
 use crate::results::{Bottleneck, Summary};
@@ -229,10 +230,19 @@ fn mean_of(d: Option<&crate::dist::DistSpec<Seconds>>) -> anyhow::Result<f64> {
 
 /// Searches the capacity of every configuration, configurations in parallel (each probe's
 /// replications in parallel too); results in the given order.
-pub fn search_all(experiments: &[Experiment], how: Search) -> anyhow::Result<Vec<Capacity>> {
+/// Every probe is stored in `checkpoint` as it finishes; with `resume`, probes stored by an
+/// interrupted search of the same settings are read instead of run, which retraces the same
+/// search (each step depends only on the summaries before it).
+pub fn search_all(
+    experiments: &[Experiment],
+    how: Search,
+    checkpoint: Option<&Checkpoint>,
+    resume: bool,
+) -> anyhow::Result<Vec<Capacity>> {
     use rayon::prelude::*;
     let run = |e: &Experiment| -> anyhow::Result<Summary> {
-        let mut one = super::sweep::run_all(std::slice::from_ref(e), false)?;
+        let one = std::slice::from_ref(e);
+        let mut one = super::sweep::run_all_with(one, false, checkpoint, resume)?;
         Ok(one.remove(0))
     };
     experiments

@@ -1,19 +1,25 @@
-//! Finished sweep points kept on disk while a sweep runs, so an interrupted sweep resumes
-//! where it stopped (`sim sweep --resume`) and ends with the files an uninterrupted run writes.
+//! Finished runs kept on disk while a study runs (a sweep's points, a capacity search's
+//! probes), so an interrupted study resumes where it stopped (`sim sweep --resume`,
+//! `sim capacity --resume`) and ends with the files an uninterrupted run writes.
 //!
-//! The points live in a hidden sibling of the output folder, `.<name>.capsim-sweep/`, one
-//! `<experiment>.yaml` per finished point holding the capsim version, the point's resolved
-//! settings (as JSON text) and its summary. YAML keeps every number exactly, NaN and
+//! The runs live in a hidden sibling of the output folder, `.<name>.capsim-sweep/`, one
+//! `<experiment>-<settings hash>.yaml` per finished run holding the capsim version, the run's
+//! resolved settings (as JSON text) and its summary. YAML keeps every number exactly, NaN and
 //! infinities included. Each file is written to a temporary name and renamed into place, so a
-//! kill leaves either the whole point or nothing. A stored point is used only when its version
-//! and settings equal the current ones; anything else is run again. The folder is removed once
-//! the sweep's output folder is in place.
+//! kill leaves either the whole run or nothing. A stored run is used only when its version
+//! and settings equal the current ones; anything else is run again. A capacity search decides
+//! its next probe from the summaries of the previous ones only, so replaying stored probes
+//! retraces the same search. Once the study's output folder is in place, the records this run
+//! read or wrote are removed, and the folder with them when nothing else is left in it.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::Experiment;
 use crate::results::Summary;
@@ -21,9 +27,13 @@ use crate::results::Summary;
 /// Ends the name of a checkpoint folder (`.<output name>.capsim-sweep`).
 const SUFFIX: &str = ".capsim-sweep";
 
-/// The finished points of one sweep.
+/// The finished runs of one study.
 pub struct Checkpoint {
     dir: PathBuf,
+    /// Records this process read back instead of running them.
+    read: Mutex<BTreeSet<PathBuf>>,
+    /// Records this process wrote.
+    written: Mutex<BTreeSet<PathBuf>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,19 +56,44 @@ impl Checkpoint {
         let parent = out.parent().unwrap_or(Path::new("."));
         Checkpoint {
             dir: parent.join(format!(".{name}{SUFFIX}")),
+            read: Mutex::new(BTreeSet::new()),
+            written: Mutex::new(BTreeSet::new()),
         }
     }
 
+    /// The record of `e`: its name and a hash of its settings, so the probes of one
+    /// configuration, which share a name, keep separate records.
     fn file_of(&self, e: &Experiment) -> PathBuf {
-        self.dir.join(format!("{}.yaml", e.name))
+        let digest = Sha256::digest(settings_of(e).as_bytes());
+        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{}-{hash}.yaml", e.name))
+    }
+
+    fn note(set: &Mutex<BTreeSet<PathBuf>>, path: PathBuf) {
+        set.lock()
+            .expect("no worker panics holding the checkpoint")
+            .insert(path);
     }
 
     /// The stored summary of `e`, when one was stored for the same version and settings.
     pub fn load(&self, e: &Experiment) -> Option<Summary> {
-        let text = fs::read_to_string(self.file_of(e)).ok()?;
+        let path = self.file_of(e);
+        let text = fs::read_to_string(&path).ok()?;
         let record: Record = serde_yaml::from_str(&text).ok()?;
-        (record.capsim_version == env!("CARGO_PKG_VERSION") && record.settings == settings_of(e))
-            .then_some(record.summary)
+        let usable =
+            record.capsim_version == env!("CARGO_PKG_VERSION") && record.settings == settings_of(e);
+        if usable {
+            Self::note(&self.read, path);
+        }
+        usable.then_some(record.summary)
+    }
+
+    /// How many stored runs [`Checkpoint::load`] has read back so far.
+    pub fn reused(&self) -> usize {
+        self.read
+            .lock()
+            .expect("no worker panics holding the checkpoint")
+            .len()
     }
 
     /// Stores the summary of a finished point, atomically.
@@ -72,22 +107,32 @@ impl Checkpoint {
         };
         let text = serde_yaml::to_string(&record).context("encoding a finished point")?;
         let path = self.file_of(e);
+        let name = path
+            .file_name()
+            .expect("a record has a name")
+            .to_string_lossy();
         let partial = self
             .dir
-            .join(format!(".{}.partial-{}", e.name, std::process::id()));
+            .join(format!(".{name}.partial-{}", std::process::id()));
         fs::write(&partial, text)
             .with_context(|| format!("could not write {}", partial.display()))?;
-        fs::rename(&partial, &path).with_context(|| format!("could not write {}", path.display()))
+        fs::rename(&partial, &path)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Self::note(&self.written, path);
+        Ok(())
     }
 
-    /// Removes the stored points of `experiments` and the folder, once the sweep's results are
-    /// in place; other files (a concurrent writer's partial file) keep the folder.
-    pub fn remove(&self, experiments: &[Experiment]) -> anyhow::Result<()> {
-        for e in experiments {
-            match fs::remove_file(self.file_of(e)) {
+    /// Removes the records this process read or wrote, and the folder when nothing else is
+    /// left in it (a concurrent writer's files keep it), once the study's results are in place.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        let take = |set: &Mutex<BTreeSet<PathBuf>>| {
+            std::mem::take(&mut *set.lock().expect("no worker panics holding the checkpoint"))
+        };
+        for path in take(&self.read).into_iter().chain(take(&self.written)) {
+            match fs::remove_file(&path) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                     return Err(err)
-                        .with_context(|| format!("could not remove {}", self.dir.display()));
+                        .with_context(|| format!("could not remove {}", path.display()));
                 }
                 _ => {}
             }

@@ -3,4 +3,5 @@
 
 pub mod capacity;
 pub mod checkpoint;
+pub mod shard;
 pub mod sweep;

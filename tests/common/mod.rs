@@ -81,3 +81,33 @@ pub fn run_fails(args: &[&str], code: i32) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
+
+/// Starts `sim ARGS` (a study writing into `out`), kills it (SIGKILL) once its checkpoint
+/// beside `out` holds at least `records` finished runs, and returns how many it holds then.
+/// Insists the killed study left no output folder.
+pub fn kill_once_stored(args: &[&str], out: &Path, records: usize) -> usize {
+    let name = out.file_name().unwrap().to_string_lossy();
+    let checkpoint = out.with_file_name(format!(".{name}.capsim-sweep"));
+    let stored = || {
+        std::fs::read_dir(&checkpoint).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".yaml"))
+            })
+            .count()
+        })
+    };
+    let mut child = sim()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("failed to start sim");
+    let started = std::time::Instant::now();
+    while stored() < records && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!out.exists(), "a killed study left an output folder");
+    stored()
+}
