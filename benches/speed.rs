@@ -10,8 +10,12 @@
 //!   (experiments/daily-cost.yaml with `arrivals.per_day.sessions=1000000`): one replication
 //!   on 1 thread, and two replications on 2 threads.
 //! - `phase2`: experiments/phase2.yaml on 1 and 2 threads.
+//! - `sweep`: `sim sweep`'s whole pipeline (load and expand, run every (point, replication)
+//!   task on one pool, write sweep.csv, sweep.json, every point's summary and the charts) on
+//!   an 8-point M/M/4 sweep of the arrival rate, 2 replications of 100,000 s per point, on 2
+//!   threads against 1.
 //!
-//! `cargo bench --bench speed -- [--repeats N] [--only mmc|app|phase2]`. Each scenario runs
+//! `cargo bench --bench speed -- [--repeats N] [--only mmc|app|phase2|sweep]`. Each scenario runs
 //! its contenders alternately `N` times (default 5) and prints medians; ratios are medians
 //! of the per-repeat ratios, so load from other processes cancels out as far as it can.
 //! Beside wall time each run reports the process's CPU time (user + system, from
@@ -34,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     repeats: usize,
     /// Run one scenario only.
-    #[arg(long, value_parser = ["mmc", "app", "phase2"])]
+    #[arg(long, value_parser = ["mmc", "app", "phase2", "sweep"])]
     only: Option<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
@@ -122,6 +126,69 @@ impl Case {
             events,
         }
     }
+}
+
+/// The whole `sim sweep` pipeline over every point of `case` on `threads` threads; wall and
+/// CPU seconds.
+fn sweep_run(case: &Case, threads: usize) -> (f64, f64) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool");
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let overlays: Vec<Overlay> = case
+        .sets
+        .iter()
+        .map(|s| Overlay::parse_set(s).expect("valid --set"))
+        .collect();
+    let ((), seconds, cpu) = timed(|| {
+        pool.install(|| {
+            let loaded = capsim::config::load_all_with(&case.file, &overlays).expect("loads");
+            let study = capsim::report::study::name_of(&loaded);
+            let experiments: Vec<_> = loaded.into_iter().map(|l| l.experiment).collect();
+            let summaries = capsim::study::sweep::run_all(&experiments, false).expect("runs");
+            capsim::report::study::SweepReport {
+                study: &study,
+                experiments: &experiments,
+                summaries: &summaries,
+            }
+            .write(
+                &capsim::report::OutputWriter::new(false),
+                &out.path().join("sweep"),
+            )
+            .expect("writes");
+        })
+    });
+    (seconds, cpu)
+}
+
+fn sweep(repeats: usize) {
+    let case = Case::new(
+        "experiments/validation/mmc-4-0.8.yaml",
+        &[
+            "horizon=100000s",
+            "warmup=500s",
+            "replications=2",
+            "sweep={grid: {workload.arrivals.per_second: [2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.2, 3.4]}}",
+        ],
+    );
+    let mut m = Medians::default();
+    for _ in 0..repeats {
+        let (one, one_cpu) = sweep_run(&case, 1);
+        let (two, _) = sweep_run(&case, 2);
+        m.add("one", one);
+        m.add("one cpu", one_cpu);
+        m.add("two", two);
+        m.add("speedup", one / two);
+    }
+    println!("sweep: 8 points of M/M/4 x 2 replications of 100,000 s, whole sim sweep pipeline");
+    println!(
+        "  1 thread   {:>7.3} s wall ({:.3} CPU s)",
+        m.get("one"),
+        m.get("one cpu")
+    );
+    println!("  2 threads  {:>7.3} s wall", m.get("two"));
+    println!("  1 / 2      {:>7.2} x", m.get("speedup"));
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -235,5 +302,8 @@ fn main() {
     if wanted("phase2") {
         let phase2 = Case::new("experiments/phase2.yaml", &[]);
         one_and_two("phase2", &phase2, &phase2, repeats);
+    }
+    if wanted("sweep") {
+        sweep(repeats);
     }
 }

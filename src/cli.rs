@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::budget::{self, Budget};
 use crate::config::{self, Experiment, Overlay};
 use crate::runner;
+use crate::study::checkpoint::Checkpoint;
 use crate::study::shard::{Shard, ShardChoice};
 use crate::units::{Bytes, parse_duration};
 
@@ -110,7 +111,8 @@ struct StudyArgs {
     /// on it.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512))]
     threads: Option<u16>,
-    /// Print the study's JSON (sweep.json, capacity.json) to stdout instead of the table.
+    /// Print the study's JSON (sweep.json, capacity.json) to stdout instead of the table;
+    /// writes no files unless --out (or --resume, or --shard) is given.
     #[arg(long)]
     json: bool,
     /// No progress bar.
@@ -135,7 +137,7 @@ impl StudyArgs {
 enum Command {
     /// Simulate an experiment: print a summary, write summary.json, CSVs and PNG charts.
     #[command(
-        after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/daily-cost.yaml --horizon 2h --replications 3\n  sim run experiments/phase1.yaml --json > phase1.json\n\nOutputs go to plots/<experiment name>/ unless --out says otherwise; a finished folder is replaced only once the new one is complete."
+        after_help = "Examples:\n  sim run experiments/phase2.yaml\n  sim run experiments/daily-cost.yaml --horizon 2h --replications 3\n  sim run experiments/phase1.yaml --json > phase1.json\n  sim run experiments/phase2.yaml --fail-on-slo --quiet\n\nOutputs go to plots/<experiment name>/ unless --out says otherwise (with --json, only to --out); a finished folder is replaced only once the new one is complete.\nExit codes: 0 done, 1 error, 2 bad usage, 3 SLO missed under --fail-on-slo."
     )]
     Run {
         /// Experiment file (YAML).
@@ -147,7 +149,8 @@ enum Command {
         overrides: RunSettings,
         #[command(flatten)]
         budget: BudgetArgs,
-        /// Print summary.json to stdout instead of the text summary (an array for variants).
+        /// Print summary.json to stdout instead of the text summary (an array for variants);
+        /// writes no files unless --out is given.
         #[arg(long)]
         json: bool,
         /// No progress bar.
@@ -156,6 +159,10 @@ enum Command {
         /// Replace the output folder even if capsim did not write it (deleting its contents).
         #[arg(long)]
         force: bool,
+        /// Exit with code 3 when the SLO is missed (by any variant), after printing and
+        /// writing the results as usual, so a pipeline can gate on the projection.
+        #[arg(long)]
+        fail_on_slo: bool,
     },
     /// Run several experiments (and their variants) and print one row of key results each.
     #[command(
@@ -341,7 +348,7 @@ fn configure_threads() -> anyhow::Result<()> {
 }
 
 /// Entry point of the binary: parses the command line, runs one command and returns the exit
-/// code (0 done, 1 error, 2 bad usage). Messages that cannot be written (`2>/dev/full`) are
+/// code (0 done, 1 error, 2 bad usage, 3 SLO missed under `sim run --fail-on-slo`). Messages that cannot be written (`2>/dev/full`) are
 /// dropped; the exit code still tells.
 pub fn main() -> ExitCode {
     use std::io::Write;
@@ -362,6 +369,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<ReaderGone>() => ExitCode::SUCCESS,
+        Err(e) if e.is::<SloMissed>() => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            ExitCode::from(SLO_MISSED_EXIT)
+        }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
@@ -380,12 +391,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
             quiet,
             force,
+            fail_on_slo,
         } => run(
             &file,
             out.as_deref(),
             &overrides,
             &budget,
             Output { json, quiet, force },
+            fail_on_slo,
         ),
         Command::Compare {
             files,
@@ -475,10 +488,20 @@ fn run(
     overrides: &RunSettings,
     budget: &BudgetArgs,
     how: Output,
+    fail_on_slo: bool,
 ) -> anyhow::Result<()> {
     let all = config::load_all_with(file, &overrides.overlays())?;
     configure_threads()?;
+    if fail_on_slo && let Some(loaded) = all.iter().find(|l| !l.experiment.slo.bounds_anything()) {
+        anyhow::bail!(
+            "--fail-on-slo: experiment `{}` of {} sets no `slo` bound to gate on",
+            loaded.experiment.name,
+            file.display()
+        );
+    }
     let several = all.len() > 1;
+    // With --json the summary goes to stdout; files are written only where --out asks.
+    let writes = !how.json || out.is_some();
     let dir_of = |name: &str| match out {
         Some(d) if several => d.join(name),
         Some(d) => d.to_path_buf(),
@@ -486,7 +509,9 @@ fn run(
     };
     let writer = crate::report::OutputWriter::new(how.force);
     for loaded in &all {
-        writer.check(&dir_of(&loaded.experiment.name))?;
+        if writes {
+            writer.check(&dir_of(&loaded.experiment.name))?;
+        }
         within_budget(file, &loaded.experiment, budget)?;
     }
     let mut summaries = Vec::new();
@@ -494,12 +519,14 @@ fn run(
         let e = loaded.experiment;
         let output = runner::run(&e, !how.quiet && !how.json)?;
         let dir = dir_of(&e.name);
-        let files = writer
-            .write(&output, &dir)
-            .with_context(|| format!("writing results to {}", dir.display()))?;
-        if how.json {
-            summaries.push(output.summary);
+        let files = if writes {
+            writer
+                .write(&output, &dir)
+                .with_context(|| format!("writing results to {}", dir.display()))?
         } else {
+            Vec::new()
+        };
+        if !how.json {
             emit(&crate::report::render_terminal(&output))?;
             emit(&format!(
                 "Wrote {} files to {}/\n\n",
@@ -507,6 +534,7 @@ fn run(
                 dir.display()
             ))?;
         }
+        summaries.push(output.summary);
     }
     if how.json {
         // One document: the summary, or an array of summaries when the file has variants.
@@ -516,8 +544,24 @@ fn run(
         };
         emit(&format!("{text}\n"))?;
     }
+    let missed: Vec<&str> = summaries
+        .iter()
+        .filter(|s| !s.slo.met)
+        .map(|s| s.experiment.as_str())
+        .collect();
+    if fail_on_slo && !missed.is_empty() {
+        return Err(SloMissed(missed.join(", ")).into());
+    }
     Ok(())
 }
+
+/// `sim run --fail-on-slo` found a missed SLO: exit code [`SLO_MISSED_EXIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("the SLO is missed by {0} (--fail-on-slo)")]
+struct SloMissed(String);
+
+/// Exit code of a run whose SLO is missed under `--fail-on-slo`.
+const SLO_MISSED_EXIT: u8 = 3;
 
 /// `sim calibrate`: fits the traces and writes the model file.
 fn calibrate(traces: &[PathBuf], output: &Path) -> anyhow::Result<()> {
@@ -592,25 +636,35 @@ fn sweep(
         writer,
         pool,
         experiments,
-    } = prepare_study(file, args, None, overrides, budget)?;
-    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
-    let (summaries, resumed) = run_points(&pool, &experiments, &checkpoint, resume, how)?;
+    } = prepare_study(file, args, None, resume, overrides, budget)?;
+    let checkpoint = dir.as_deref().map(Checkpoint::beside);
+    let (summaries, resumed) = run_points(&pool, &experiments, checkpoint.as_ref(), resume, how)?;
     let report = crate::report::study::SweepReport {
         study: &study,
         experiments: &experiments,
         summaries: &summaries,
     };
-    let files = report
-        .write(&writer, &dir)
-        .with_context(|| format!("writing results to {}", dir.display()))?;
-    checkpoint.finish()?;
+    let written = match (&dir, &checkpoint) {
+        (Some(dir), Some(checkpoint)) => {
+            let files = report
+                .write(&writer, dir)
+                .with_context(|| format!("writing results to {}", dir.display()))?;
+            checkpoint.finish()?;
+            Some((files, dir.as_path()))
+        }
+        _ => None,
+    };
     if resume && !how.json {
         emit(&format!(
             "Resumed {resumed} of {} points finished by an interrupted run.\n\n",
             experiments.len()
         ))?;
     }
-    print_sweep(&report, &files, &dir, how.json)
+    print_sweep(
+        &report,
+        written.as_ref().map(|(f, d)| (f.as_slice(), *d)),
+        how.json,
+    )
 }
 
 /// Runs `experiments` on `pool`, storing each finished point in `checkpoint` (and with
@@ -619,37 +673,33 @@ fn sweep(
 fn run_points(
     pool: &rayon::ThreadPool,
     experiments: &[Experiment],
-    checkpoint: &crate::study::checkpoint::Checkpoint,
+    checkpoint: Option<&Checkpoint>,
     resume: bool,
     how: Output,
 ) -> anyhow::Result<(Vec<crate::results::Summary>, usize)> {
     let summaries = pool.install(|| {
-        crate::study::sweep::run_all_with(
-            experiments,
-            !how.quiet && !how.json,
-            Some(checkpoint),
-            resume,
-        )
+        crate::study::sweep::run_all_with(experiments, !how.quiet && !how.json, checkpoint, resume)
     })?;
-    Ok((summaries, checkpoint.reused()))
+    Ok((summaries, checkpoint.map_or(0, Checkpoint::reused)))
 }
 
-/// Prints a written sweep: its JSON, or the table and where the files went.
+/// Prints a sweep: its JSON, or the table and where the files went (`written`).
 fn print_sweep(
     report: &crate::report::study::SweepReport,
-    files: &[String],
-    dir: &Path,
+    written: Option<(&[String], &Path)>,
     json: bool,
 ) -> anyhow::Result<()> {
     if json {
-        emit(&format!("{}\n", report.to_json()?))
-    } else {
-        emit(&crate::report::comparison_table(report.summaries, false))?;
-        emit(&format!(
+        return emit(&format!("{}\n", report.to_json()?));
+    }
+    emit(&crate::report::comparison_table(report.summaries, false))?;
+    match written {
+        Some((files, dir)) => emit(&format!(
             "\nWrote {} files to {}/ (sweep.csv: one row per point)\n",
             files.len(),
             dir.display()
-        ))
+        )),
+        None => Ok(()),
     }
 }
 
@@ -670,11 +720,12 @@ fn sweep_shard(
         writer,
         pool,
         experiments,
-    } = prepare_study(file, args, Some(shard), overrides, budget)?;
+    } = prepare_study(file, args, Some(shard), resume, overrides, budget)?;
     let owned: Vec<usize> = (0..experiments.len()).filter(|&p| shard.owns(p)).collect();
     let mine: Vec<Experiment> = owned.iter().map(|&p| experiments[p].clone()).collect();
-    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
-    let (summaries, resumed) = run_points(&pool, &mine, &checkpoint, resume, how)?;
+    let dir = dir.expect("a shard's folder is always written");
+    let checkpoint = Checkpoint::beside(&dir);
+    let (summaries, resumed) = run_points(&pool, &mine, Some(&checkpoint), resume, how)?;
     let finished: Vec<(usize, crate::results::Summary)> =
         owned.iter().copied().zip(summaries).collect();
     let report = crate::report::shard::ShardReport {
@@ -731,7 +782,7 @@ fn merge(shards: &[PathBuf], out: Option<&Path>, json: bool, force: bool) -> any
     let files = report
         .write(&writer, &dir)
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    print_sweep(&report, &files, &dir, json)
+    print_sweep(&report, Some((&files, &dir)), json)
 }
 
 /// `sim validate`: the validation suite against queueing theory.
@@ -779,10 +830,11 @@ fn check(file: &Path, overrides: &RunSettings, budget: &BudgetArgs) -> anyhow::R
     ))
 }
 
-/// A study ready to run: its name, output folder (checked), writer, pool and experiments.
+/// A study ready to run: its name, output folder (checked; none when `--json` without
+/// `--out` asks for stdout only), writer, pool and experiments.
 struct Prepared {
     study: String,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     writer: crate::report::OutputWriter,
     pool: rayon::ThreadPool,
     experiments: Vec<Experiment>,
@@ -793,6 +845,7 @@ fn prepare_study(
     file: &Path,
     args: &StudyArgs,
     shard: Option<Shard>,
+    resume: bool,
     overrides: &RunSettings,
     budget: &BudgetArgs,
 ) -> anyhow::Result<Prepared> {
@@ -804,7 +857,13 @@ fn prepare_study(
         None => Path::new("plots").join(&study),
     });
     let writer = crate::report::OutputWriter::new(args.force);
-    writer.check(&dir)?;
+    // `--json` alone prints and writes nothing; a shard's folder and a resumed folder are
+    // what the command is for, so they are always written.
+    let writes = !args.json || args.out.is_some() || shard.is_some() || resume;
+    let dir = writes.then_some(dir);
+    if let Some(dir) = &dir {
+        writer.check(dir)?;
+    }
     for loaded in &all {
         within_budget(file, &loaded.experiment, budget)?;
     }
@@ -862,7 +921,7 @@ fn capacity(
         writer,
         pool,
         experiments,
-    } = prepare_study(file, args, None, overrides, budget)?;
+    } = prepare_study(file, args, None, resume, overrides, budget)?;
     let search = Search {
         resolution,
         ..Search::default()
@@ -873,31 +932,35 @@ fn capacity(
             experiments.len()
         );
     }
-    let checkpoint = crate::study::checkpoint::Checkpoint::beside(&dir);
-    let results = pool.install(|| search_all(&experiments, search, Some(&checkpoint), resume))?;
+    let checkpoint = dir.as_deref().map(Checkpoint::beside);
+    let results = pool.install(|| search_all(&experiments, search, checkpoint.as_ref(), resume))?;
     let report = crate::report::capacity::CapacityReport {
         study: &study,
         experiments: &experiments,
         results: &results,
     };
-    let files = report
-        .write(&writer, &dir)
-        .with_context(|| format!("writing results to {}", dir.display()))?;
-    let resumed = checkpoint.reused();
-    checkpoint.finish()?;
-    if how.json {
-        emit(&format!("{}\n", report.to_json()?))
-    } else {
-        if resume {
-            emit(&format!(
-                "Resumed {resumed} probes finished by an interrupted search.\n\n"
-            ))?;
+    let resumed = checkpoint.as_ref().map_or(0, Checkpoint::reused);
+    let written = match (&dir, &checkpoint) {
+        (Some(dir), Some(checkpoint)) => {
+            let files = report
+                .write(&writer, dir)
+                .with_context(|| format!("writing results to {}", dir.display()))?;
+            checkpoint.finish()?;
+            Some((files.len(), dir))
         }
-        emit(&report.render())?;
+        _ => None,
+    };
+    if how.json {
+        return emit(&format!("{}\n", report.to_json()?));
+    }
+    if resume {
         emit(&format!(
-            "\nWrote {} files to {}/\n",
-            files.len(),
-            dir.display()
-        ))
+            "Resumed {resumed} probes finished by an interrupted search.\n\n"
+        ))?;
+    }
+    emit(&report.render())?;
+    match written {
+        Some((files, dir)) => emit(&format!("\nWrote {files} files to {}/\n", dir.display())),
+        None => Ok(()),
     }
 }

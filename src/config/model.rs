@@ -889,3 +889,27 @@ pub struct Slo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited_at_least: Option<u64>,
 }
+
+impl Slo {
+    /// Whether any bound on latency or errors is set (`rate_limited_at_least` is a check on
+    /// the app's limits, not a bound on service).
+    pub fn bounds_service(&self) -> bool {
+        [
+            self.turn_p50,
+            self.turn_p95,
+            self.turn_p99,
+            self.session_start_mean,
+            self.session_start_p95,
+            self.session_start_max,
+        ]
+        .iter()
+        .any(Option::is_some)
+            || self.error_rate.is_some()
+            || self.error_rate_excluding_rate_limits.is_some()
+    }
+
+    /// Whether any bound at all is set.
+    pub fn bounds_anything(&self) -> bool {
+        self.bounds_service() || self.rate_limited_at_least.is_some()
+    }
+}

@@ -257,15 +257,7 @@ pub fn search(
     how: Search,
     run: &dyn Fn(&Experiment) -> anyhow::Result<Summary>,
 ) -> anyhow::Result<Capacity> {
-    if e.slo.turn_p50.is_none()
-        && e.slo.turn_p95.is_none()
-        && e.slo.turn_p99.is_none()
-        && e.slo.session_start_mean.is_none()
-        && e.slo.session_start_p95.is_none()
-        && e.slo.session_start_max.is_none()
-        && e.slo.error_rate.is_none()
-        && e.slo.error_rate_excluding_rate_limits.is_none()
-    {
+    if !e.slo.bounds_service() {
         bail!(
             "experiment `{}` sets no `slo` bound on latency or errors; capacity is the largest load within such bounds",
             e.name
