@@ -644,16 +644,9 @@ fn sweep(
         experiments: &experiments,
         summaries: &summaries,
     };
-    let written = match (&dir, &checkpoint) {
-        (Some(dir), Some(checkpoint)) => {
-            let files = report
-                .write(&writer, dir)
-                .with_context(|| format!("writing results to {}", dir.display()))?;
-            checkpoint.finish()?;
-            Some((files, dir.as_path()))
-        }
-        _ => None,
-    };
+    let written = write_study(dir.as_deref(), checkpoint.as_ref(), |dir| {
+        report.write(&writer, dir)
+    })?;
     if resume && !how.json {
         emit(&format!(
             "Resumed {resumed} of {} points finished by an interrupted run.\n\n",
@@ -665,6 +658,23 @@ fn sweep(
         written.as_ref().map(|(f, d)| (f.as_slice(), *d)),
         how.json,
     )
+}
+
+/// Writes a study's folder with `write` when it has one (`dir`), then removes the runs its
+/// checkpoint kept; the files written and the folder.
+fn write_study<'d>(
+    dir: Option<&'d Path>,
+    checkpoint: Option<&Checkpoint>,
+    write: impl FnOnce(&Path) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<Option<(Vec<String>, &'d Path)>> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let files = write(dir).with_context(|| format!("writing results to {}", dir.display()))?;
+    if let Some(checkpoint) = checkpoint {
+        checkpoint.finish()?;
+    }
+    Ok(Some((files, dir)))
 }
 
 /// Runs `experiments` on `pool`, storing each finished point in `checkpoint` (and with
@@ -940,16 +950,9 @@ fn capacity(
         results: &results,
     };
     let resumed = checkpoint.as_ref().map_or(0, Checkpoint::reused);
-    let written = match (&dir, &checkpoint) {
-        (Some(dir), Some(checkpoint)) => {
-            let files = report
-                .write(&writer, dir)
-                .with_context(|| format!("writing results to {}", dir.display()))?;
-            checkpoint.finish()?;
-            Some((files.len(), dir))
-        }
-        _ => None,
-    };
+    let written = write_study(dir.as_deref(), checkpoint.as_ref(), |dir| {
+        report.write(&writer, dir)
+    })?;
     if how.json {
         return emit(&format!("{}\n", report.to_json()?));
     }
@@ -960,7 +963,11 @@ fn capacity(
     }
     emit(&report.render())?;
     match written {
-        Some((files, dir)) => emit(&format!("\nWrote {files} files to {}/\n", dir.display())),
+        Some((files, dir)) => emit(&format!(
+            "\nWrote {} files to {}/\n",
+            files.len(),
+            dir.display()
+        )),
         None => Ok(()),
     }
 }
