@@ -163,6 +163,7 @@ fn average_series(reps: &[ReplicationResult]) -> Vec<TimeSeriesRow> {
             TimeSeriesRow {
                 time_s: rows[0].time_s,
                 users: mean(|r| r.users),
+                sessions: mean(|r| r.sessions),
                 instances_ready: mean(|r| r.instances_ready),
                 instances_starting: mean(|r| r.instances_starting),
                 cpu_utilization: mean(|r| r.cpu_utilization),

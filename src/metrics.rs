@@ -370,10 +370,12 @@ pub struct GaugeSet {
     pub pending: f64,
     /// LLM calls in flight.
     pub llm_in_flight: f64,
+    /// Sessions open (started and not yet closed or left).
+    pub sessions: f64,
 }
 
 impl GaugeSet {
-    fn fields(&mut self) -> [&mut f64; 8] {
+    fn fields(&mut self) -> [&mut f64; 9] {
         [
             &mut self.users,
             &mut self.ready,
@@ -383,6 +385,7 @@ impl GaugeSet {
             &mut self.in_flight,
             &mut self.pending,
             &mut self.llm_in_flight,
+            &mut self.sessions,
         ]
     }
 
@@ -476,6 +479,7 @@ impl TimeSeries {
         self.rows.push(TimeSeriesRow {
             time_s: start,
             users: d.users / dt,
+            sessions: d.sessions / dt,
             instances_ready: d.ready / dt,
             instances_starting: d.starting / dt,
             cpu_utilization: if d.capacity_vcpus > 0.0 {

@@ -469,6 +469,8 @@ pub struct TimeSeriesRow {
     pub time_s: f64,
     /// Active virtual users (closed) or open sessions (open).
     pub users: f64,
+    /// Sessions open (time average over the bucket).
+    pub sessions: f64,
     /// Ready instances (time average over the bucket).
     pub instances_ready: f64,
     /// Starting instances (time average).

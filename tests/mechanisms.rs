@@ -979,6 +979,18 @@ fn stages_start_users_and_stop_them_at_the_stop_point() {
     assert_eq!(users_at(&by_request, 230.0), 0.0);
     // After its session: users stay on for the rest of their session, until about 300 s.
     assert_eq!(users_at(&by_session, 230.0), 4.0);
+    // Sessions open: all 4 mid-session before the drop; none once the users left after their
+    // request (their sessions go with them), all 4 still open while they finish them.
+    let sessions_at = |out: &RunOutput, t: f64| {
+        out.timeseries
+            .iter()
+            .find(|r| r.time_s == t)
+            .expect("bucket")
+            .sessions
+    };
+    assert_eq!(sessions_at(&by_request, 100.0), 4.0);
+    assert_eq!(sessions_at(&by_request, 230.0), 0.0);
+    assert_eq!(sessions_at(&by_session, 230.0), 4.0);
 }
 
 #[test]

@@ -19,9 +19,10 @@ pub(super) const CHARTS: [(&str, plot::DrawFn); 4] = [
 ];
 
 /// Column names of `timeseries.csv`: the `TimeSeriesRow` fields in order.
-const TIMESERIES_COLUMNS: [&str; 16] = [
+const TIMESERIES_COLUMNS: [&str; 17] = [
     "time_s",
     "users",
+    "sessions",
     "instances_ready",
     "instances_starting",
     "cpu_utilization",
@@ -88,6 +89,7 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
         let TimeSeriesRow {
             time_s,
             users,
+            sessions,
             instances_ready,
             instances_starting,
             cpu_utilization,
@@ -106,6 +108,7 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
         let values = [
             time_s,
             users,
+            sessions,
             instances_ready,
             instances_starting,
             cpu_utilization,
@@ -198,7 +201,7 @@ mod tests {
         let mut lines = ts.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "time_s,users,instances_ready,instances_starting,cpu_utilization,in_flight,pending,\
+            "time_s,users,sessions,instances_ready,instances_starting,cpu_utilization,in_flight,pending,\
              llm_in_flight,turns_per_s,turn_latency_mean_s,errors_per_s,no_instance_errors_per_s,\
              llm_quota_errors_per_s,timeout_errors_per_s,instance_crash_errors_per_s,\
              rate_limited_errors_per_s"
@@ -208,7 +211,7 @@ mod tests {
         let first: Vec<&str> = lines.next().unwrap().split(',').collect();
         assert_eq!(first.len(), TIMESERIES_COLUMNS.len());
         assert_eq!(first[0], "0");
-        assert_eq!(first[9], "");
+        assert_eq!(first[10], "");
 
         let hist = fs::read_to_string(dir.join("latency_histogram.csv")).unwrap();
         let mut lines = hist.lines();

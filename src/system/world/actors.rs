@@ -183,7 +183,7 @@ impl World<'_> {
         let actor = &mut self.actors[a];
         actor.alive = false;
         if let Some(s) = actor.session.take() {
-            self.sessions.release(s);
+            self.end_session(s);
         }
         self.gauges.advance(self.now());
         self.gauges.now.users -= 1.0;
@@ -256,7 +256,16 @@ impl World<'_> {
         AfterFailure::GiveUp
     }
 
+    /// A session ends (closed, left or abandoned): its slot is released.
+    pub(super) fn end_session(&mut self, s: SessionId) {
+        self.gauges.advance(self.now());
+        self.gauges.now.sessions -= 1.0;
+        self.sessions.release(s);
+    }
+
     pub(super) fn new_session(&mut self, identity: u32) -> SessionId {
+        self.gauges.advance(self.now());
+        self.gauges.now.sessions += 1.0;
         match self.sessions.reuse() {
             Some(s) => {
                 let sess = &mut self.sessions[s];
@@ -294,7 +303,7 @@ impl World<'_> {
                 if ok {
                     // Burst sessions are never closed: only their rate-limit count remains.
                     if let Some(s) = self.actors[a].session.take() {
-                        self.sessions.release(s);
+                        self.end_session(s);
                     }
                 }
                 let actor = &mut self.actors[a];
@@ -345,7 +354,7 @@ impl World<'_> {
             (_, RequestKind::Close) => {
                 if let Some(s) = session {
                     self.actors[a].session = None;
-                    self.sessions.release(s);
+                    self.end_session(s);
                 }
                 self.end_task(a);
             }

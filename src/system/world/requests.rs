@@ -275,7 +275,7 @@ impl World<'_> {
                 let identity = self.actors[a].identity;
                 // A single-turn user abandons its previous session (never closed).
                 if let Some(old) = self.actors[a].session {
-                    self.sessions.release(old);
+                    self.end_session(old);
                 }
                 let s = self.new_session(identity);
                 self.actors[a].session = Some(s);
