@@ -167,11 +167,17 @@ fn capacity(s: &Summary, lines: &mut Vec<String>) {
         ],
         vec![
             "  CPU".to_string(),
-            format!(
-                "{} mean utilisation · CPU work stretched x{:.2} by sharing",
-                pct_est(s.cpu_utilization.mean),
-                s.cpu_utilization.slowdown.value
-            ),
+            match s.cpu_utilization.slowdown.value {
+                // A model without CPU steps has no CPU work to stretch.
+                stretch if stretch.is_finite() => format!(
+                    "{} mean utilisation · CPU work stretched x{stretch:.2} by sharing",
+                    pct_est(s.cpu_utilization.mean)
+                ),
+                _ => format!(
+                    "{} mean utilisation · no CPU work in the turns",
+                    pct_est(s.cpu_utilization.mean)
+                ),
+            },
         ],
         vec![
             "  requests".to_string(),
@@ -467,5 +473,17 @@ mod tests {
         assert!(text.contains("2.00 s ±?"), "{text}");
         assert!(text.contains("by cause: none"), "{text}");
         assert!(text.contains("per turn n/a"), "{text}");
+    }
+
+    #[test]
+    fn a_model_without_cpu_work_says_so_instead_of_nan() {
+        let mut out = sample_output();
+        out.summary.cpu_utilization.slowdown = Estimate {
+            value: f64::NAN,
+            ci95: [f64::NAN, f64::NAN],
+        };
+        let text = render_terminal(&out);
+        assert!(text.contains("no CPU work in the turns"), "{text}");
+        assert!(!text.contains("NaN"), "{text}");
     }
 }
