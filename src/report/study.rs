@@ -115,8 +115,11 @@ impl SweepReport<'_> {
         Ok(files)
     }
 
-    /// The two charts; their names.
+    /// The charts, drawn in parallel (each is independent, and drawing a PNG is most of the
+    /// time a sweep spends after its last replication); their names.
     fn charts(&self, staging: &Path) -> anyhow::Result<Vec<String>> {
+        use rayon::prelude::*;
+        type Draw<'a> = Box<dyn Fn(&Path) -> anyhow::Result<()> + Send + Sync + 'a>;
         let p95 = |s: &Summary| s.turn_latency_s.p95;
         let cost = |s: &Summary| {
             s.cost_usd.per_session.unwrap_or(Estimate {
@@ -128,83 +131,128 @@ impl SweepReport<'_> {
             super::study_plot::distinct_bounds(self.summaries.iter(), "turn_p95", |t| {
                 (t, format!("SLO p95 ≤ {}", secs(t)))
             });
+        let mut jobs: Vec<(&str, Draw)> = Vec::new();
         match numeric_axis(self.summaries) {
             Some(axis) => {
-                let by = |get: fn(&Summary) -> Estimate| group_curves(self.summaries, &axis, get);
-                curves(
-                    &CurveChart {
-                        title: &format!("Turn p95 against {axis}"),
-                        x_desc: &axis,
-                        y_desc: "turn latency p95 (s)",
-                        bounds: bounds_p95.clone(),
-                        curves: &by(p95),
-                        dollars: false,
-                    },
-                    &staging.join("sweep.png"),
-                )?;
-                curves(
-                    &CurveChart {
-                        title: &format!("Cost per session against {axis}"),
-                        x_desc: &axis,
-                        y_desc: "cost per completed session (USD)",
-                        bounds: Vec::new(),
-                        curves: &by(cost),
-                        dollars: true,
-                    },
-                    &staging.join("sweep_cost.png"),
-                )?;
+                let axis = std::sync::Arc::new(axis);
+                let curve_chart = |title: &'static str,
+                                   y_desc: &'static str,
+                                   bounds: Vec<(f64, String)>,
+                                   get: fn(&Summary) -> Estimate,
+                                   dollars: bool|
+                 -> Draw {
+                    let axis = axis.clone();
+                    Box::new(move |path| {
+                        curves(
+                            &CurveChart {
+                                title: &format!("{title} against {axis}"),
+                                x_desc: &axis,
+                                y_desc,
+                                bounds: bounds.clone(),
+                                curves: &group_curves(self.summaries, &axis, get),
+                                dollars,
+                            },
+                            path,
+                        )
+                    })
+                };
+                jobs.push((
+                    "sweep.png",
+                    curve_chart(
+                        "Turn p95",
+                        "turn latency p95 (s)",
+                        bounds_p95.clone(),
+                        p95,
+                        false,
+                    ),
+                ));
+                jobs.push((
+                    "sweep_cost.png",
+                    curve_chart(
+                        "Cost per session",
+                        "cost per completed session (USD)",
+                        Vec::new(),
+                        cost,
+                        true,
+                    ),
+                ));
             }
             None => {
-                let of = |get: fn(&Summary) -> Estimate, note: fn(f64) -> String| {
-                    self.summaries
-                        .iter()
-                        .zip(self.experiments)
-                        .map(|(s, e)| {
-                            let v = get(s);
-                            Bar {
-                                label: e.point.suffix.clone().unwrap_or_else(|| e.name.clone()),
-                                value: [v.value, v.ci95[0], v.ci95[1]],
-                                note: note(v.value),
-                            }
-                        })
-                        .collect::<Vec<_>>()
+                let bar_chart = |title: &'static str,
+                                 y_desc: &'static str,
+                                 get: fn(&Summary) -> Estimate,
+                                 note: fn(f64) -> String|
+                 -> Draw {
+                    Box::new(move |path| {
+                        let of: Vec<Bar> = self
+                            .summaries
+                            .iter()
+                            .zip(self.experiments)
+                            .map(|(s, e)| {
+                                let v = get(s);
+                                Bar {
+                                    label: e.point.suffix.clone().unwrap_or_else(|| e.name.clone()),
+                                    value: [v.value, v.ci95[0], v.ci95[1]],
+                                    note: note(v.value),
+                                }
+                            })
+                            .collect();
+                        bars(title, y_desc, &of, path)
+                    })
                 };
-                bars(
-                    "Turn p95 per configuration",
-                    "turn latency p95 (s)",
-                    &of(p95, secs),
-                    &staging.join("sweep.png"),
-                )?;
-                bars(
-                    "Cost per session per configuration",
-                    "cost per completed session (USD)",
-                    &of(cost, money),
-                    &staging.join("sweep_cost.png"),
-                )?;
+                jobs.push((
+                    "sweep.png",
+                    bar_chart(
+                        "Turn p95 per configuration",
+                        "turn latency p95 (s)",
+                        p95,
+                        secs,
+                    ),
+                ));
+                jobs.push((
+                    "sweep_cost.png",
+                    bar_chart(
+                        "Cost per session per configuration",
+                        "cost per completed session (USD)",
+                        cost,
+                        money,
+                    ),
+                ));
             }
         }
-        let mut files = vec!["sweep.png".to_string(), "sweep_cost.png".to_string()];
         if self
             .summaries
             .iter()
             .any(|s| s.inputs.point.scenario.is_some())
         {
-            let labels = self
-                .experiments
-                .iter()
-                .map(|e| e.point.suffix.clone().unwrap_or_else(|| e.name.clone()));
-            side_by_side_chart(
-                "Turn p95 and cost per session, per configuration",
-                labels.zip(self.summaries),
-                &staging.join(SIDE_BY_SIDE),
-            )?;
-            files.push(SIDE_BY_SIDE.into());
+            jobs.push((
+                SIDE_BY_SIDE,
+                Box::new(|path| {
+                    let labels = self
+                        .experiments
+                        .iter()
+                        .map(|e| e.point.suffix.clone().unwrap_or_else(|| e.name.clone()));
+                    side_by_side_chart(
+                        "Turn p95 and cost per session, per configuration",
+                        labels.zip(self.summaries),
+                        path,
+                    )
+                }),
+            ));
         }
-        if let Some(map) = self.heat_map(bounds_p95.first().map(|b| b.0)) {
-            heat_map(&map, &staging.join("sweep_heatmap.png"))?;
-            files.push("sweep_heatmap.png".into());
+        let bound = bounds_p95.first().map(|b| b.0);
+        if self.heat_map(bound).is_some() {
+            jobs.push((
+                "sweep_heatmap.png",
+                Box::new(move |path| match self.heat_map(bound) {
+                    Some(map) => heat_map(&map, path),
+                    None => Ok(()),
+                }),
+            ));
         }
-        Ok(files)
+        jobs.par_iter()
+            .try_for_each(|(name, draw)| draw(&staging.join(name)))?;
+        Ok(jobs.iter().map(|(name, _)| name.to_string()).collect())
     }
 
     /// Turn p95 over a grid of exactly two swept settings (and no scenarios).
