@@ -108,7 +108,7 @@ impl TurnComponent {
 pub enum ErrorCause {
     /// No slot before the pending deadline.
     NoInstance,
-    /// Provider 429 after retries.
+    /// Provider 429, after the app's retries if it has any.
     LlmQuota,
     /// Request timeout.
     Timeout,

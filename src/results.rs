@@ -232,7 +232,7 @@ pub struct BreakdownRow {
 pub struct ErrorCounts {
     /// No free slot before the pending deadline (429).
     pub no_instance: u64,
-    /// Provider quota still exceeded after retries (429).
+    /// Provider quota exceeded (429), after the app's retries if it has any.
     pub llm_quota: u64,
     /// Request timeout / agent timeout (504).
     pub timeout: u64,
@@ -491,7 +491,7 @@ pub struct TimeSeriesRow {
     pub errors_per_s: f64,
     /// Requests failed for want of a slot (429) per second.
     pub no_instance_errors_per_s: f64,
-    /// Requests failed on the provider quota (429 after retries) per second.
+    /// Requests failed on the provider quota (429, after any retries) per second.
     pub llm_quota_errors_per_s: f64,
     /// Requests failed on their timeout per second.
     pub timeout_errors_per_s: f64,

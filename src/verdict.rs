@@ -220,7 +220,14 @@ fn by_failures(m: &Model, s: &Summary) -> (Bottleneck, String) {
     };
     let share = count as f64 / err.total() as f64 * 100.0;
     let rate = s.error_rate.value * 100.0;
-    let (limit, how) = failure_reading(cause);
+    let (limit, how) = match failure_reading(cause) {
+        // Without retries, a quota 429 is the first answer, not the last of several.
+        (limit, _) if cause == ErrorCause::LlmQuota && m.retry.max_retries == 0 => (
+            limit,
+            "because the LLM quota answered 429 (the app does not retry)",
+        ),
+        reading => reading,
+    };
     let failing = format!("{rate:.1} % of requests fail, {share:.0} % of them {how}");
     match limit {
         Limit::Is(b) => (b, failing),
@@ -321,5 +328,25 @@ mod tests {
             ),
             "{bottleneck:?}"
         );
+    }
+
+    #[test]
+    fn quota_failures_mention_retries_only_when_the_app_retries() {
+        let mut s = sample_output().summary;
+        s.errors = Default::default();
+        s.errors.add(ErrorCause::LlmQuota, 50);
+        s.error_rate = Estimate {
+            value: 0.05,
+            ci95: [0.04, 0.06],
+        };
+        let mut m = phase2();
+        m.retry.max_retries = 0;
+        let (bottleneck, why) = diagnose(&m, &s, false);
+        assert_eq!(bottleneck, Bottleneck::LlmQuota);
+        assert!(why.contains("the app does not retry"), "{why}");
+        assert!(!why.contains("after retries"), "{why}");
+        m.retry.max_retries = 3;
+        let (_, why) = diagnose(&m, &s, false);
+        assert!(why.contains("after retries"), "{why}");
     }
 }
