@@ -243,11 +243,7 @@ pub fn merge(dirs: &[PathBuf]) -> anyhow::Result<Merged> {
     let mut experiments = Vec::with_capacity(first.points);
     let mut summaries = Vec::with_capacity(first.points);
     for index in 0..first.points {
-        let owner = Shard {
-            index: (index % count as usize) as u32 + 1,
-            count,
-        };
-        let (dir, _) = &shards[&owner.index];
+        let (dir, _) = &shards[&Shard::of_point(index, count).index];
         let record = read_point(dir, index)?;
         let mut e = record.settings;
         e.point = record.point;

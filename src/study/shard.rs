@@ -98,9 +98,17 @@ impl Shard {
         })
     }
 
+    /// The shard of `count` that runs point `point` (from 0, in the sweep's order).
+    pub fn of_point(point: usize, count: u32) -> Shard {
+        Shard {
+            index: (point % count as usize) as u32 + 1,
+            count,
+        }
+    }
+
     /// Whether point `point` (from 0, in the sweep's order) is this shard's.
     pub fn owns(&self, point: usize) -> bool {
-        point % self.count as usize == (self.index - 1) as usize
+        Shard::of_point(point, self.count) == *self
     }
 
     /// `2-of-4`, for folder names.
