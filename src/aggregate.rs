@@ -4,15 +4,14 @@
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::{AgentUsage, ErrorCause, SEGMENTS, TurnComponent, latency_histogram};
+use crate::metrics::{
+    AgentUsage, ErrorCause, LatencyStats, QUANTILES, SEGMENTS, TurnComponent, WindowLatencies,
+};
 use crate::results::*;
 use crate::stats::Estimate;
 use crate::system::ReplicationResult;
 use crate::system::cost::COST_NAMES;
 use crate::system::model::Model;
-
-/// Percentiles reported for every latency metric.
-const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 
 /// Fewest tail samples per replication behind a percentile before it is flagged.
 const MIN_TAIL_SAMPLES: f64 = 10.0;
@@ -38,20 +37,20 @@ fn seconds(micros: u64) -> f64 {
     micros as f64 / 1e6
 }
 
-/// Latency estimates from one histogram per replication. With a single replication the
-/// intervals come from batch means instead: the measured window's equal time batches act as
-/// the independent units around the whole run's point estimate, and, latencies being
-/// non-negative, the lower bound is cut at zero like every other interval.
-fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> LatencySummary {
-    let with_data: Vec<&&Histogram<u64>> = hists.iter().filter(|h| !h.is_empty()).collect();
-    let n: u64 = hists.iter().map(|h| h.len()).sum();
+/// Latency estimates from one histogram's statistics per replication. With a single
+/// replication the intervals come from batch means instead: the measured window's equal time
+/// batches act as the independent units around the whole run's point estimate, and,
+/// latencies being non-negative, the lower bound is cut at zero like every other interval.
+fn latency_summary(hists: &[&LatencyStats], batches: &[&LatencyStats]) -> LatencySummary {
+    let with_data: Vec<&LatencyStats> = hists.iter().copied().filter(|h| h.n > 0).collect();
+    let n: u64 = hists.iter().map(|h| h.n).sum();
     let single = with_data.len() == 1;
-    let units: Vec<&Histogram<u64>> = if single {
-        batches.iter().copied().filter(|h| !h.is_empty()).collect()
+    let units: Vec<&LatencyStats> = if single {
+        batches.iter().copied().filter(|h| h.n > 0).collect()
     } else {
-        with_data.iter().map(|h| **h).collect()
+        with_data.clone()
     };
-    let stat = |f: &dyn Fn(&Histogram<u64>) -> f64| -> Estimate {
+    let stat = |f: &dyn Fn(&LatencyStats) -> f64| -> Estimate {
         let across = estimate(units.iter().map(|h| f(h)));
         if single {
             let value = f(with_data[0]);
@@ -64,8 +63,8 @@ fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> La
             across
         }
     };
-    let q = |p: f64| stat(&|h| seconds(h.value_at_quantile(p)));
-    let fewest = with_data.iter().map(|h| h.len()).min().unwrap_or(0) as f64;
+    let q = |p: f64| stat(&|h| h.quantile(p));
+    let fewest = with_data.iter().map(|h| h.n).min().unwrap_or(0) as f64;
     let warning = QUANTILES
         .iter()
         .rev()
@@ -84,26 +83,18 @@ fn latency_summary(hists: &[&Histogram<u64>], batches: &[&Histogram<u64>]) -> La
             "replications"
         }
         .to_string(),
-        mean: stat(&|h| h.mean() / 1e6),
+        mean: stat(&|h| h.mean),
         p50: q(0.5),
         p90: q(0.9),
         p95: q(0.95),
         p99: q(0.99),
-        max: stat(&|h| seconds(h.max())),
+        max: stat(&|h| h.max),
         warning: if n == 0 {
             Some("no samples".into())
         } else {
             warning
         },
     }
-}
-
-fn pooled(hists: impl Iterator<Item = Histogram<u64>>) -> Histogram<u64> {
-    let mut all = latency_histogram();
-    for h in hists {
-        all.add(&h).expect("histograms share bounds");
-    }
-    all
 }
 
 fn histogram_rows(metric: MeasuredRequest, h: &Histogram<u64>) -> Vec<HistogramRow> {
@@ -187,7 +178,7 @@ fn load_curve(reps: &[ReplicationResult], series: &[TimeSeriesRow], warmup: f64)
     let Some(first) = reps.first() else {
         return Vec::new();
     };
-    let len = first.recorder.segment_length;
+    let len = first.measured.segment_length;
     (0..SEGMENTS)
         .map(|k| {
             let from = warmup + len * k as f64;
@@ -208,16 +199,16 @@ fn load_curve(reps: &[ReplicationResult], series: &[TimeSeriesRow], warmup: f64)
                 to_s: to,
                 users: avg(|r| r.users),
                 instances: avg(|r| r.instances_ready + r.instances_starting),
-                turns: reps.iter().map(|r| r.recorder.segment_turns[k].len()).sum(),
+                turns: reps.iter().map(|r| r.measured.segment_turns[k].n).sum(),
                 turn_p95: estimate(
                     reps.iter()
-                        .filter(|r| !r.recorder.segment_turns[k].is_empty())
-                        .map(|r| seconds(r.recorder.segment_turns[k].value_at_quantile(0.95))),
+                        .filter(|r| r.measured.segment_turns[k].n > 0)
+                        .map(|r| r.measured.segment_turns[k].quantile(0.95)),
                 ),
                 error_rate: estimate(reps.iter().map(|r| {
                     ratio(
-                        r.recorder.segment_errors[k] as f64,
-                        r.recorder.segment_finished[k] as f64,
+                        r.measured.counts.segment_errors[k] as f64,
+                        r.measured.counts.segment_finished[k] as f64,
                     )
                 })),
             }
@@ -236,11 +227,13 @@ fn agent_rows(reps: &[ReplicationResult], agents: &[String]) -> Vec<AgentRow> {
         .enumerate()
         .map(|(i, name)| {
             let per_rep = |f: &dyn Fn(&ReplicationResult, &AgentUsage) -> f64| {
-                estimate(reps.iter().map(|r| f(r, &r.recorder.agents[i])))
+                estimate(reps.iter().map(|r| f(r, &r.measured.counts.agents[i])))
             };
             AgentRow {
                 agent: name.clone(),
-                calls_per_turn: per_rep(&|r, a| ratio(a.calls as f64, r.recorder.turns_ok as f64)),
+                calls_per_turn: per_rep(&|r, a| {
+                    ratio(a.calls as f64, r.measured.counts.turns_ok as f64)
+                }),
                 mean_call_latency_s: per_rep(&|_, a| ratio(a.latency_sum, a.calls as f64)),
                 input_tokens_per_call: per_rep(&|_, a| {
                     ratio(a.input_tokens as f64, a.calls as f64)
@@ -282,13 +275,13 @@ impl Replications<'_> {
 
 /// Turn and session-start latency.
 fn latencies(reps: Replications) -> (LatencySummary, LatencySummary) {
-    let first = &reps.0[0].recorder;
+    let first = &reps.0[0].measured;
     let turn = latency_summary(
-        &reps.0.iter().map(|r| &r.recorder.turn).collect::<Vec<_>>(),
+        &reps.0.iter().map(|r| &r.measured.turn).collect::<Vec<_>>(),
         &first.segment_turns.iter().collect::<Vec<_>>(),
     );
     let start = latency_summary(
-        &reps.0.iter().map(|r| &r.recorder.start).collect::<Vec<_>>(),
+        &reps.0.iter().map(|r| &r.measured.start).collect::<Vec<_>>(),
         &first.segment_starts.iter().collect::<Vec<_>>(),
     );
     (turn, start)
@@ -302,15 +295,15 @@ fn breakdown(reps: Replications) -> Vec<BreakdownRow> {
             component: c,
             mean: reps.estimate(|r| {
                 ratio(
-                    r.recorder.breakdown_sum[c.index()],
-                    r.recorder.turns_ok as f64,
+                    r.measured.counts.breakdown_sum[c.index()],
+                    r.measured.counts.turns_ok as f64,
                 )
             }),
             p95: estimate(
                 reps.0
                     .iter()
-                    .filter(|r| r.recorder.turns_ok > 0)
-                    .map(|r| r.recorder.component_quantile(c, 0.95)),
+                    .filter(|r| r.measured.counts.turns_ok > 0)
+                    .map(|r| r.measured.component_p95[c.index()]),
             ),
         })
         .collect()
@@ -321,16 +314,20 @@ fn errors(reps: Replications) -> (ErrorCounts, Estimate, Estimate) {
     let mut errors = ErrorCounts::default();
     for r in reps.0 {
         for c in ErrorCause::ALL {
-            errors.add(c, r.recorder.errors.get(c));
+            errors.add(c, r.measured.counts.errors.get(c));
         }
     }
-    let rate =
-        reps.estimate(|r| ratio(r.recorder.errors.total() as f64, r.recorder.finished as f64));
+    let rate = reps.estimate(|r| {
+        ratio(
+            r.measured.counts.errors.total() as f64,
+            r.measured.counts.finished as f64,
+        )
+    });
     let excluding_rate_limits = reps.estimate(|r| {
-        let e = &r.recorder.errors;
+        let e = &r.measured.counts.errors;
         ratio(
             (e.total() - e.rate_limited) as f64,
-            r.recorder.finished as f64,
+            r.measured.counts.finished as f64,
         )
     });
     (errors, rate, excluding_rate_limits)
@@ -340,7 +337,7 @@ fn instances(reps: Replications) -> InstanceSummary {
     InstanceSummary {
         mean: reps.estimate(|r| (r.integrals.ready + r.integrals.starting) / r.window),
         max: reps.estimate(|r| f64::from(r.max_instances)),
-        cold_starts: reps.total(|r| r.recorder.cold_starts),
+        cold_starts: reps.total(|r| r.measured.counts.cold_starts),
     }
 }
 
@@ -349,8 +346,8 @@ fn cpu(reps: Replications) -> CpuSummary {
         mean: reps.estimate(|r| ratio(r.integrals.busy_vcpus, r.integrals.capacity_vcpus)),
         slowdown: reps.estimate(|r| {
             ratio(
-                r.recorder.cpu_slowdown_sum,
-                r.recorder.cpu_slowdown_turns as f64,
+                r.measured.counts.cpu_slowdown_sum,
+                r.measured.counts.cpu_slowdown_turns as f64,
             )
         }),
     }
@@ -361,19 +358,19 @@ fn concurrency(reps: Replications) -> ConcurrencySummary {
         mean_in_flight: reps.estimate(|r| r.integrals.in_flight / r.window),
         mean_pending: reps.estimate(|r| r.integrals.pending / r.window),
         turn_wait_probability: reps
-            .estimate(|r| r.recorder.component_share_nonzero(TurnComponent::Pending)),
+            .estimate(|r| r.measured.component_share_nonzero[TurnComponent::Pending.index()]),
     }
 }
 
 fn llm(reps: Replications, agents: &[String]) -> LlmSummary {
     let per_turn = |count: fn(&ReplicationResult) -> u64| {
-        reps.estimate(move |r| ratio(count(r) as f64, r.recorder.turns_ok as f64))
+        reps.estimate(move |r| ratio(count(r) as f64, r.measured.counts.turns_ok as f64))
     };
     LlmSummary {
-        calls_per_turn: per_turn(|r| r.recorder.turn_llm_calls),
-        input_tokens_per_turn: per_turn(|r| r.recorder.turn_input_tokens),
-        output_tokens_per_turn: per_turn(|r| r.recorder.turn_output_tokens),
-        quota_rejections: reps.total(|r| r.recorder.quota_rejections),
+        calls_per_turn: per_turn(|r| r.measured.counts.turn_llm_calls),
+        input_tokens_per_turn: per_turn(|r| r.measured.counts.turn_input_tokens),
+        output_tokens_per_turn: per_turn(|r| r.measured.counts.turn_output_tokens),
+        quota_rejections: reps.total(|r| r.measured.counts.quota_rejections),
         agents: agent_rows(reps.0, agents),
     }
 }
@@ -393,13 +390,17 @@ fn cost(reps: Replications) -> CostSummary {
             }
         })
         .collect();
-    let any_turns = reps.0.iter().any(|r| r.recorder.turns_ok > 0);
-    let any_sessions = reps.0.iter().any(|r| r.recorder.sessions_started > 0);
+    let any_turns = reps.0.iter().any(|r| r.measured.counts.turns_ok > 0);
+    let any_sessions = reps
+        .0
+        .iter()
+        .any(|r| r.measured.counts.sessions_started > 0);
     CostSummary {
         per_turn: any_turns
-            .then(|| reps.estimate(|r| ratio(r.cost.total(), r.recorder.turns_ok as f64))),
-        per_session: any_sessions
-            .then(|| reps.estimate(|r| ratio(r.cost.total(), r.recorder.sessions_started as f64))),
+            .then(|| reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.turns_ok as f64))),
+        per_session: any_sessions.then(|| {
+            reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.sessions_started as f64))
+        }),
         per_day,
         breakdown,
     }
@@ -409,7 +410,7 @@ fn cost(reps: Replications) -> CostSummary {
 /// throughput times time in system.
 fn littles_law(reps: Replications) -> LittlesLaw {
     let l = reps.mean(|r| (r.integrals.in_flight + r.integrals.pending) / r.window);
-    let lambda_w = reps.mean(|r| r.recorder.time_in_system / r.window);
+    let lambda_w = reps.mean(|r| r.measured.counts.time_in_system / r.window);
     LittlesLaw {
         l,
         lambda_w,
@@ -417,28 +418,20 @@ fn littles_law(reps: Replications) -> LittlesLaw {
     }
 }
 
-/// Pooled latency histograms of turns and session starts.
-fn histograms(reps: Replications) -> Vec<HistogramRow> {
-    [
-        (
-            MeasuredRequest::Turn,
-            pooled(reps.0.iter().map(|r| r.recorder.turn.clone())),
-        ),
-        (
-            MeasuredRequest::SessionStart,
-            pooled(reps.0.iter().map(|r| r.recorder.start.clone())),
-        ),
-    ]
-    .iter()
-    .flat_map(|(metric, h)| histogram_rows(*metric, h))
-    .collect()
+/// Latency distribution rows of the turns and session starts pooled over the replications.
+fn histograms(pooled: &WindowLatencies) -> Vec<HistogramRow> {
+    let mut rows = histogram_rows(MeasuredRequest::Turn, &pooled.turn);
+    rows.extend(histogram_rows(MeasuredRequest::SessionStart, &pooled.start));
+    rows
 }
 
-/// Builds the run's output from its replications of the compiled `model`, one section at a
-/// time, then judges it against the model's SLO.
+/// Builds the run's output from its replications of the compiled `model` and their latency
+/// histograms `pooled` into one, one section at a time, then judges it against the model's
+/// SLO.
 pub fn summarize(
     model: &Model,
     reps: &[ReplicationResult],
+    pooled: &WindowLatencies,
     warmup: f64,
     inputs: Inputs,
 ) -> RunOutput {
@@ -460,9 +453,9 @@ pub fn summarize(
         errors,
         error_rate,
         error_rate_excluding_rate_limits,
-        requests: all.total(|r| r.recorder.finished),
-        abandoned_sessions: all.total(|r| r.recorder.abandoned_sessions),
-        turn_throughput_per_s: all.estimate(|r| r.recorder.turns_ok as f64 / r.window),
+        requests: all.total(|r| r.measured.counts.finished),
+        abandoned_sessions: all.total(|r| r.measured.counts.abandoned_sessions),
+        turn_throughput_per_s: all.estimate(|r| r.measured.counts.turns_ok as f64 / r.window),
         instances: instances(all),
         cpu_utilization: cpu(all),
         concurrency: concurrency(all),
@@ -486,7 +479,7 @@ pub fn summarize(
     RunOutput {
         summary,
         timeseries,
-        histogram: histograms(all),
+        histogram: histograms(pooled),
         scaling: model.autoscaler.lines.clone(),
     }
 }
@@ -494,7 +487,7 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::record_seconds;
+    use crate::metrics::{latency_histogram, record_seconds};
 
     #[test]
     fn intervals_of_non_negative_quantities_stop_at_zero() {
@@ -523,6 +516,7 @@ mod tests {
         for i in 1..=200 {
             record_seconds(&mut h, f64::from(i) / 100.0);
         }
+        let h = LatencyStats::of(&h);
         let s = latency_summary(&[&h, &h], &[]);
         assert_eq!(s.n, 400);
         assert!((s.p50.value - 1.0).abs() < 0.01);
@@ -543,7 +537,11 @@ mod tests {
             }
             batches.push(h);
         }
-        let s = latency_summary(&[&whole], &batches.iter().collect::<Vec<_>>());
+        let batches: Vec<LatencyStats> = batches.iter().map(LatencyStats::of).collect();
+        let s = latency_summary(
+            &[&LatencyStats::of(&whole)],
+            &batches.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(s.ci_method, "batch_means");
         assert!((s.p50.value - whole.value_at_quantile(0.5) as f64 / 1e6).abs() < 1e-12);
         assert!(s.p50.half_width() > 0.0 && s.p50.contains(s.p50.value));
@@ -564,8 +562,12 @@ mod tests {
                 }
                 h
             })
+            .map(|h| LatencyStats::of(&h))
             .collect();
-        let s = latency_summary(&[&whole], &batches.iter().collect::<Vec<_>>());
+        let s = latency_summary(
+            &[&LatencyStats::of(&whole)],
+            &batches.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(s.ci_method, "batch_means");
         assert!(s.p50.value < 0.2, "p50 {}", s.p50.value);
         assert_eq!(s.p50.ci95[0], 0.0, "{:?}", s.p50.ci95);

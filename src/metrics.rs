@@ -163,27 +163,51 @@ pub struct AgentUsage {
     pub cost: f64,
 }
 
-/// Measurements of one replication's window after warm-up.
+/// Percentiles reported of every latency histogram, in [`LatencyStats::quantiles`] order.
+pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+
+/// What the summary reads of one latency histogram, seconds: the histogram itself is
+/// dropped once a replication ends, so a run's memory does not grow with its replications.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencyStats {
+    /// Samples.
+    pub n: u64,
+    /// Mean.
+    pub mean: f64,
+    /// The [`QUANTILES`], in order.
+    pub quantiles: [f64; QUANTILES.len()],
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl LatencyStats {
+    /// The statistics of `h` (all 0 when it is empty).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Self {
+            n: h.len(),
+            mean: h.mean() / 1e6,
+            quantiles: QUANTILES.map(|q| h.value_at_quantile(q) as f64 / 1e6),
+            max: h.max() as f64 / 1e6,
+        }
+    }
+
+    /// Quantile `q`, which must be one of [`QUANTILES`].
+    pub fn quantile(&self, q: f64) -> f64 {
+        let i = QUANTILES
+            .iter()
+            .position(|p| *p == q)
+            .expect("only reported quantiles are asked for");
+        self.quantiles[i]
+    }
+}
+
+/// Every count and sum a replication keeps of its measured window.
 #[derive(Clone, Debug)]
-pub struct Recorder {
-    /// Requests created before this time are not measured.
-    pub warmup: f64,
-    /// Length of one load-curve segment, seconds.
-    pub segment_length: f64,
-    /// Turn latency per segment (by request creation time).
-    pub segment_turns: Vec<Histogram<u64>>,
-    /// Session-start latency per segment.
-    pub segment_starts: Vec<Histogram<u64>>,
-    /// Failed requests per segment.
+pub struct Counts {
+    /// Failed requests per load-curve segment.
     pub segment_errors: [u64; SEGMENTS],
     /// Finished requests per segment.
     pub segment_finished: [u64; SEGMENTS],
-    /// Turn latency: the sum of `segment_turns`, filled by [`Recorder::finish`].
-    pub turn: Histogram<u64>,
-    /// Session-start latency: the sum of `segment_starts`, filled by [`Recorder::finish`].
-    pub start: Histogram<u64>,
-    /// Turn time per component (indexed by [`TurnComponent::index`]), non-zero values only.
-    pub breakdown: Vec<Histogram<u64>>,
     /// Turns in which each component took no time.
     pub breakdown_zeros: [u64; TurnComponent::COUNT],
     /// Sum over turns with CPU work of (CPU wall time / CPU demand).
@@ -218,38 +242,112 @@ pub struct Recorder {
     pub agents: Vec<AgentUsage>,
 }
 
+/// Measurements of one replication's window after warm-up, while it runs.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// Requests created before this time are not measured.
+    pub warmup: f64,
+    /// Length of one load-curve segment, seconds.
+    pub segment_length: f64,
+    /// Counts and sums.
+    pub counts: Counts,
+    /// Turn latency per segment (by request creation time).
+    segment_turns: Vec<Histogram<u64>>,
+    /// Session-start latency per segment.
+    segment_starts: Vec<Histogram<u64>>,
+    /// Turn time per component (indexed by [`TurnComponent::index`]), non-zero values only.
+    breakdown: Vec<Histogram<u64>>,
+}
+
+/// One replication's measured window as the summary reads it: the counts, and every
+/// histogram reduced to its [`LatencyStats`].
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Length of one load-curve segment, seconds.
+    pub segment_length: f64,
+    /// Counts and sums.
+    pub counts: Counts,
+    /// Turn latency over the window.
+    pub turn: LatencyStats,
+    /// Session-start latency over the window.
+    pub start: LatencyStats,
+    /// Turn latency per load-curve segment.
+    pub segment_turns: Vec<LatencyStats>,
+    /// Session-start latency per segment.
+    pub segment_starts: Vec<LatencyStats>,
+    /// 95th percentile of each component of turn time, counting the turns where it was 0.
+    pub component_p95: [f64; TurnComponent::COUNT],
+    /// Share of turns in which each component took time (NaN without turns).
+    pub component_share_nonzero: [f64; TurnComponent::COUNT],
+}
+
+/// The whole window's turn and session-start latency histograms, which a run pools over its
+/// replications for its latency distribution.
+#[derive(Clone, Debug)]
+pub struct WindowLatencies {
+    /// Turn latency.
+    pub turn: Histogram<u64>,
+    /// Session-start latency.
+    pub start: Histogram<u64>,
+}
+
+impl WindowLatencies {
+    /// Empty histograms, small until values arrive.
+    pub fn new() -> Self {
+        Self {
+            turn: recording_histogram(),
+            start: recording_histogram(),
+        }
+    }
+
+    /// Adds `other`'s samples (exact: the histograms share their buckets, and adding counts
+    /// does not depend on the order of the additions).
+    pub fn add(&mut self, other: &WindowLatencies) {
+        self.turn.add(&other.turn).expect("histograms share bounds");
+        self.start
+            .add(&other.start)
+            .expect("histograms share bounds");
+    }
+}
+
+impl Default for WindowLatencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Recorder {
     /// An empty recorder measuring from `warmup` to `horizon`, for `agents` LLM agents.
     pub fn new(warmup: f64, horizon: f64, agents: usize) -> Self {
         Self {
             warmup,
             segment_length: (horizon - warmup) / SEGMENTS as f64,
+            counts: Counts {
+                segment_errors: [0; SEGMENTS],
+                segment_finished: [0; SEGMENTS],
+                breakdown_zeros: [0; TurnComponent::COUNT],
+                cpu_slowdown_sum: 0.0,
+                cpu_slowdown_turns: 0,
+                breakdown_sum: [0.0; TurnComponent::COUNT],
+                errors: ErrorCounts::default(),
+                finished: 0,
+                time_in_system: 0.0,
+                turns_ok: 0,
+                sessions_started: 0,
+                abandoned_sessions: 0,
+                turn_llm_calls: 0,
+                turn_input_tokens: 0,
+                turn_output_tokens: 0,
+                quota_rejections: 0,
+                cold_starts: 0,
+                agents: vec![AgentUsage::default(); agents],
+            },
             segment_turns: (0..SEGMENTS).map(|_| recording_histogram()).collect(),
             segment_starts: (0..SEGMENTS).map(|_| recording_histogram()).collect(),
-            segment_errors: [0; SEGMENTS],
-            segment_finished: [0; SEGMENTS],
-            turn: recording_histogram(),
-            start: recording_histogram(),
             breakdown: TurnComponent::ALL
                 .iter()
                 .map(|_| recording_histogram())
                 .collect(),
-            breakdown_zeros: [0; TurnComponent::COUNT],
-            cpu_slowdown_sum: 0.0,
-            cpu_slowdown_turns: 0,
-            breakdown_sum: [0.0; TurnComponent::COUNT],
-            errors: ErrorCounts::default(),
-            finished: 0,
-            time_in_system: 0.0,
-            turns_ok: 0,
-            sessions_started: 0,
-            abandoned_sessions: 0,
-            turn_llm_calls: 0,
-            turn_input_tokens: 0,
-            turn_output_tokens: 0,
-            quota_rejections: 0,
-            cold_starts: 0,
-            agents: vec![AgentUsage::default(); agents],
         }
     }
 
@@ -268,11 +366,12 @@ impl Recorder {
     /// Records one finished request (ok or not) created at `created`.
     pub fn record_finished(&mut self, created: f64, time_in_system: f64, failed: bool) {
         let seg = self.segment(created);
-        self.finished += 1;
-        self.time_in_system += time_in_system;
-        self.segment_finished[seg] += 1;
+        let c = &mut self.counts;
+        c.finished += 1;
+        c.time_in_system += time_in_system;
+        c.segment_finished[seg] += 1;
         if failed {
-            self.segment_errors[seg] += 1;
+            c.segment_errors[seg] += 1;
         }
     }
 
@@ -280,7 +379,7 @@ impl Recorder {
     pub fn record_start(&mut self, created: f64, latency: f64) {
         let seg = self.segment(created);
         record_seconds(&mut self.segment_starts[seg], latency);
-        self.sessions_started += 1;
+        self.counts.sessions_started += 1;
     }
 
     /// Records one completed turn's latency and its breakdown (indexed by
@@ -293,42 +392,60 @@ impl Recorder {
     ) {
         let seg = self.segment(created);
         record_seconds(&mut self.segment_turns[seg], latency);
+        let c = &mut self.counts;
         for (i, b) in breakdown.iter().enumerate() {
-            self.breakdown_sum[i] += b;
+            c.breakdown_sum[i] += b;
             if *b > 0.0 {
                 record_seconds(&mut self.breakdown[i], *b);
             } else {
-                self.breakdown_zeros[i] += 1;
+                c.breakdown_zeros[i] += 1;
             }
         }
         let demand = breakdown[TurnComponent::Cpu.index()];
         if demand > 0.0 {
             let contention = breakdown[TurnComponent::CpuContention.index()];
-            self.cpu_slowdown_sum += (demand + contention) / demand;
-            self.cpu_slowdown_turns += 1;
+            c.cpu_slowdown_sum += (demand + contention) / demand;
+            c.cpu_slowdown_turns += 1;
         }
-        self.turns_ok += 1;
+        c.turns_ok += 1;
     }
-}
 
-impl Recorder {
     /// Ends the replication: every measured turn and start was recorded once, into its
     /// load-curve segment, so the whole window's histograms are the segments' sums (exact:
-    /// same buckets), built here once instead of recording every value twice.
-    pub fn finish(&mut self) {
-        let sum = |total: &mut Histogram<u64>, parts: &[Histogram<u64>]| {
-            for h in parts {
-                total.add(h).expect("segments share the total's bounds");
-            }
+    /// same buckets), built here once instead of recording every value twice. Every histogram
+    /// is reduced to its statistics; only the window's two are kept, for pooling.
+    pub fn finish(self) -> (Measured, WindowLatencies) {
+        let mut window = WindowLatencies::new();
+        for h in &self.segment_turns {
+            window
+                .turn
+                .add(h)
+                .expect("segments share the window's bounds");
+        }
+        for h in &self.segment_starts {
+            window
+                .start
+                .add(h)
+                .expect("segments share the window's bounds");
+        }
+        let stats = |hs: &[Histogram<u64>]| hs.iter().map(LatencyStats::of).collect();
+        let measured = Measured {
+            segment_length: self.segment_length,
+            turn: LatencyStats::of(&window.turn),
+            start: LatencyStats::of(&window.start),
+            segment_turns: stats(&self.segment_turns),
+            segment_starts: stats(&self.segment_starts),
+            component_p95: TurnComponent::ALL.map(|c| self.component_quantile(c, 0.95)),
+            component_share_nonzero: TurnComponent::ALL.map(|c| self.component_share_nonzero(c)),
+            counts: self.counts,
         };
-        sum(&mut self.turn, &self.segment_turns);
-        sum(&mut self.start, &self.segment_starts);
+        (measured, window)
     }
 
     /// Quantile `q` of component `c` of turn time, seconds, counting the turns where it was 0.
-    pub fn component_quantile(&self, c: TurnComponent, q: f64) -> f64 {
+    fn component_quantile(&self, c: TurnComponent, q: f64) -> f64 {
         let i = c.index();
-        let zeros = self.breakdown_zeros[i] as f64;
+        let zeros = self.counts.breakdown_zeros[i] as f64;
         let nonzero = self.breakdown[i].len() as f64;
         let rank = q * (zeros + nonzero);
         if nonzero == 0.0 || rank <= zeros {
@@ -339,10 +456,10 @@ impl Recorder {
     }
 
     /// Share of turns in which component `c` took time.
-    pub fn component_share_nonzero(&self, c: TurnComponent) -> f64 {
+    fn component_share_nonzero(&self, c: TurnComponent) -> f64 {
         let i = c.index();
         let nonzero = self.breakdown[i].len() as f64;
-        let total = nonzero + self.breakdown_zeros[i] as f64;
+        let total = nonzero + self.counts.breakdown_zeros[i] as f64;
         if total > 0.0 {
             nonzero / total
         } else {
@@ -578,15 +695,24 @@ mod tests {
             rec.record_start(created, latency * 2.0);
             record_seconds(&mut direct, latency);
         }
-        assert!(rec.turn.is_empty(), "filled only at the end");
-        rec.finish();
-        assert_eq!(rec.turn, direct);
-        assert_eq!(rec.start.len(), 1000);
+        let (measured, window) = rec.finish();
+        assert_eq!(window.turn, direct);
+        assert_eq!(window.start.len(), 1000);
         for q in [0.5, 0.95, 0.99, 1.0] {
-            assert_eq!(rec.turn.value_at_quantile(q), direct.value_at_quantile(q));
+            assert_eq!(
+                window.turn.value_at_quantile(q),
+                direct.value_at_quantile(q)
+            );
         }
-        assert_eq!(rec.turn.max(), direct.max());
-        assert_eq!(rec.turn.min(), direct.min());
+        assert_eq!(window.turn.max(), direct.max());
+        assert_eq!(window.turn.min(), direct.min());
+        assert_eq!(measured.turn, LatencyStats::of(&direct));
+        assert_eq!(
+            measured.turn.quantile(0.95),
+            direct.value_at_quantile(0.95) as f64 / 1e6
+        );
+        let per_segment: u64 = measured.segment_turns.iter().map(|s| s.n).sum();
+        assert_eq!(per_segment, 1000);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`config::Overlay`](crate::config::Overlay)s, merged before validation.
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use crate::aggregate::summarize;
 use crate::budget;
 use crate::config::{Experiment, PrecisionMetric, Warmup};
+use crate::metrics::WindowLatencies;
 use crate::results::{Inputs, PrecisionOutcome, RunOutput, Summary};
 use crate::stats::mser_truncation;
 use crate::system::model::Model;
@@ -51,42 +53,56 @@ impl Prepared<'_> {
         self.experiment
     }
 
-    /// Runs replication `r` (replications are independent: any order, any thread).
-    pub fn replicate(&self, r: u32) -> anyhow::Result<ReplicationResult> {
+    /// Runs replication `r` (replications are independent: any order, any thread); returns
+    /// what it measured and, apart, its latency histograms for the run's pool.
+    pub fn replicate(&self, r: u32) -> anyhow::Result<(ReplicationResult, WindowLatencies)> {
         run_replication(&self.model, r, self.warmup)
             .with_context(|| format!("experiment `{}` stopped early", self.experiment.name))
     }
 
-    /// Replications `from..to` in parallel, in replication order; `done` is called after each.
+    /// Replications `from..to` in parallel, in replication order, their latency histograms
+    /// added to `pooled` as each ends and then dropped; `done` is called after each.
     fn replicate_range(
         &self,
         from: u32,
         to: u32,
+        pooled: &Mutex<WindowLatencies>,
         done: &(dyn Fn() + Sync),
     ) -> anyhow::Result<Vec<ReplicationResult>> {
         (from..to)
             .into_par_iter()
             .map(|r| {
-                let result = self.replicate(r);
+                let result = self.replicate(r).map(|(result, latencies)| {
+                    pooled
+                        .lock()
+                        .expect("no worker panics holding the pool")
+                        .add(&latencies);
+                    result
+                });
                 done();
                 result
             })
             .collect()
     }
 
-    /// Aggregates replications `0..n` (in order); with `precision`, first adds batches of
-    /// replications until the target or the cap is reached, calling `more` with the new total
-    /// before each batch and `done` after each replication.
+    /// Aggregates replications `0..n` (in order) and their latency histograms `pooled`; with
+    /// `precision`, first adds batches of replications until the target or the cap is
+    /// reached, calling `more` with the new total before each batch and `done` after each
+    /// replication.
     pub fn finish(
         &self,
         mut reps: Vec<ReplicationResult>,
+        pooled: WindowLatencies,
         more: &dyn Fn(u32),
         done: &(dyn Fn() + Sync),
     ) -> anyhow::Result<RunOutput> {
         let e = self.experiment;
-        let summarize =
-            |reps: &[ReplicationResult]| summarize(&self.model, reps, self.warmup, Inputs::of(e));
-        let mut output = summarize(&reps);
+        let pooled = Mutex::new(pooled);
+        let summarize = |reps: &[ReplicationResult], pooled: &Mutex<WindowLatencies>| {
+            let pooled = pooled.lock().expect("no worker panics holding the pool");
+            summarize(&self.model, reps, &pooled, self.warmup, Inputs::of(e))
+        };
+        let mut output = summarize(&reps, &pooled);
         if let Some(rule) = &e.precision {
             let (target, metric, cap) = rule.rule();
             let step = e.replications.max(2);
@@ -105,8 +121,8 @@ impl Prepared<'_> {
                 }
                 let next = (n + step).min(cap);
                 more(next);
-                reps.extend(self.replicate_range(n, next, done)?);
-                output = summarize(&reps);
+                reps.extend(self.replicate_range(n, next, &pooled, done)?);
+                output = summarize(&reps, &pooled);
             }
         }
         Ok(output)
@@ -137,8 +153,10 @@ pub fn run(e: &Experiment, progress: bool) -> anyhow::Result<RunOutput> {
             b.set_length(u64::from(total));
         }
     };
-    let reps = prepared.replicate_range(0, e.replications, &done)?;
-    let output = prepared.finish(reps, &more, &done)?;
+    let pooled = Mutex::new(WindowLatencies::new());
+    let reps = prepared.replicate_range(0, e.replications, &pooled, &done)?;
+    let pooled = pooled.into_inner().expect("no worker panicked");
+    let output = prepared.finish(reps, pooled, &more, &done)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -172,7 +190,7 @@ fn relative_half_width(s: &Summary, metric: PrecisionMetric) -> f64 {
 /// MSER-5 on the turn-latency series of a pilot replication; the cut is a whole number of
 /// time-series buckets, at most half the horizon.
 fn auto_warmup(e: &Experiment, model: &Model) -> anyhow::Result<f64> {
-    let pilot = run_replication(model, PILOT_REPLICATION, 0.0)
+    let (pilot, _) = run_replication(model, PILOT_REPLICATION, 0.0)
         .with_context(|| format!("the warm-up pilot of `{}` stopped early", e.name))?;
     let interval = model.sample_interval;
     let (means, weights): (Vec<f64>, Vec<f64>) = pilot

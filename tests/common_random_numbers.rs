@@ -28,28 +28,31 @@ fn changing_the_fleet_leaves_every_arrival_time_unchanged() {
     big.platform.max_concurrency = 20;
     let (a, b) = (Model::build(&small).unwrap(), Model::build(&big).unwrap());
     for rep in 0..3 {
-        let ra = run_replication(&a, rep, 0.0).expect("runs");
-        let rb = run_replication(&b, rep, 0.0).expect("runs");
+        let (ra, _) = run_replication(&a, rep, 0.0).expect("runs");
+        let (rb, _) = run_replication(&b, rep, 0.0).expect("runs");
         assert_ne!(ra.arrivals_fingerprint, 0, "sessions arrived");
         assert_eq!(
             ra.arrivals_fingerprint, rb.arrivals_fingerprint,
             "replication {rep}: arrival times differ between fleets"
         );
         // The fleets do differ in what they do with those users: one slot makes them queue.
-        assert_ne!(ra.recorder.turn.mean(), rb.recorder.turn.mean());
+        assert_ne!(ra.measured.turn.mean, rb.measured.turn.mean);
     }
     // A different replication or seed sees different users.
     let r0 = run_replication(&a, 0, 0.0)
         .expect("runs")
+        .0
         .arrivals_fingerprint;
     let r1 = run_replication(&a, 1, 0.0)
         .expect("runs")
+        .0
         .arrivals_fingerprint;
     assert_ne!(r0, r1);
     let mut reseeded = a.clone();
     reseeded.seed += 1;
     let s0 = run_replication(&reseeded, 0, 0.0)
         .expect("runs")
+        .0
         .arrivals_fingerprint;
     assert_ne!(r0, s0);
 }

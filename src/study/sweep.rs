@@ -20,13 +20,16 @@ use rayon::prelude::*;
 
 use super::checkpoint::Checkpoint;
 use crate::config::Experiment;
+use crate::metrics::WindowLatencies;
 use crate::results::Summary;
 use crate::runner::{self, Prepared};
 use crate::system::ReplicationResult;
 
-/// A point's replications as they arrive.
+/// A point's replications as they arrive, their latency histograms pooled (from the first
+/// arrival on, so points not yet started hold none).
 struct Slot {
     reps: Vec<Option<ReplicationResult>>,
+    pooled: Option<WindowLatencies>,
     missing: u32,
     summary: Option<Summary>,
 }
@@ -86,6 +89,7 @@ pub fn run_all_with(
             let n = experiments[i].replications;
             Mutex::new(Slot {
                 reps: (0..n).map(|_| None).collect(),
+                pooled: None,
                 missing: n,
                 summary: None,
             })
@@ -105,7 +109,7 @@ pub fn run_all_with(
         let k = first.partition_point(|&f| f <= task) - 1;
         let r = (task - first[k]) as u32;
         model_of(k)?;
-        let result = prepared[k]
+        let (result, latencies) = prepared[k]
             .read()
             .expect("no worker panics holding a model")
             .as_ref()
@@ -115,17 +119,21 @@ pub fn run_all_with(
         let finished = {
             let mut slot = slots[k].lock().expect("no worker panics holding a slot");
             slot.reps[r as usize] = Some(result);
+            slot.pooled
+                .get_or_insert_with(WindowLatencies::new)
+                .add(&latencies);
             slot.missing -= 1;
-            (slot.missing == 0).then(|| std::mem::take(&mut slot.reps))
+            (slot.missing == 0).then(|| (std::mem::take(&mut slot.reps), slot.pooled.take()))
         };
-        if let Some(reps) = finished {
+        if let Some((reps, pooled)) = finished {
             let reps = reps.into_iter().flatten().collect();
             let point = prepared[k]
                 .write()
                 .expect("no worker panics holding a model")
                 .take()
                 .expect("compiled by its first task");
-            let output = point.finish(reps, &more, &tick)?;
+            let pooled = pooled.expect("every replication added its latencies");
+            let output = point.finish(reps, pooled, &more, &tick)?;
             if let Some(c) = checkpoint {
                 c.save(point.experiment(), &output.summary)?;
             }

@@ -251,7 +251,7 @@ impl World<'_> {
             RequestKind::Close => false,
         };
         if gives_up_session && self.rec.measures(self.now()) {
-            self.rec.abandoned_sessions += 1;
+            self.rec.counts.abandoned_sessions += 1;
         }
         AfterFailure::GiveUp
     }

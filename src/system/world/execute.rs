@@ -213,7 +213,7 @@ impl World<'_> {
         let input = prompt + history + u64::from(fr.run_output_tokens);
         let llm = &self.model.llms[leaf.llm];
         if !self.quotas[leaf.llm].admit(now, input as f64) {
-            self.rec.quota_rejections += u64::from(self.rec.measures(now));
+            self.rec.counts.quota_rejections += u64::from(self.rec.measures(now));
             if fr.attempt < self.model.retry.max_retries {
                 let wait = backoff(&self.model.retry, fr.attempt, &mut self.rng.retry);
                 let g = req.generation;
@@ -241,7 +241,7 @@ impl World<'_> {
         self.accounting.usage.llm_input += input as f64 * llm.input_price;
         self.accounting.usage.llm_output += (output + thinking) * llm.output_price;
         if self.rec.measures(req.created) {
-            let usage = &mut self.rec.agents[leaf.agent];
+            let usage = &mut self.rec.counts.agents[leaf.agent];
             usage.calls += 1;
             usage.latency_sum += latency;
             usage.input_tokens += input;

@@ -25,7 +25,7 @@ impl World<'_> {
             self.instance_ready(i);
         } else {
             if self.rec.measures(now) {
-                self.rec.cold_starts += 1;
+                self.rec.counts.cold_starts += 1;
             }
             let delay = self.model.cold_start.sample(&mut self.rng.cold_start);
             self.events.schedule_in(delay, Event::Ready(i));

@@ -20,7 +20,9 @@ use super::rate_limit::RateLimiter;
 use super::session::History;
 use super::workload::TaskPlan;
 use crate::engine::{EventQueue, Lane};
-use crate::metrics::{ErrorCause, GaugeSet, Gauges, Recorder, TimeSeries};
+use crate::metrics::{
+    ErrorCause, GaugeSet, Gauges, Measured, Recorder, TimeSeries, WindowLatencies,
+};
 use crate::results::TimeSeriesRow;
 use crate::rng::Streams;
 
@@ -133,7 +135,7 @@ struct Usage {
 #[derive(Clone, Debug)]
 pub struct ReplicationResult {
     /// Latencies, errors and counts of the measured window.
-    pub recorder: Recorder,
+    pub measured: Measured,
     /// Time series over the whole horizon.
     pub timeseries: Vec<TimeSeriesRow>,
     /// Length of the measured window, seconds.
@@ -214,12 +216,14 @@ struct World<'m> {
     accounting: Accounting,
 }
 
-/// Runs replication `replication` of `model` with `warmup` seconds discarded.
+/// Runs replication `replication` of `model` with `warmup` seconds discarded. Returns what it
+/// measured and, apart, its window's latency histograms, which the caller pools over the
+/// replications and drops.
 pub fn run_replication(
     model: &Model,
     replication: u32,
     warmup: f64,
-) -> Result<ReplicationResult, Aborted> {
+) -> Result<(ReplicationResult, WindowLatencies), Aborted> {
     let mut w = World::new(model, replication, warmup);
     w.start();
     let stall_budget = stall_budget(w.actors.slots());
@@ -392,13 +396,14 @@ impl<'m> World<'m> {
         c
     }
 
-    fn finish(mut self) -> ReplicationResult {
+    fn finish(mut self) -> (ReplicationResult, WindowLatencies) {
         let end = self.model.horizon;
         self.gauges.advance(end);
         let cost = self.cost_until(end).since(&self.accounting.warmup_cost);
-        self.rec.finish();
-        ReplicationResult {
-            window: end - self.rec.warmup,
+        let window = end - self.rec.warmup;
+        let (measured, latencies) = self.rec.finish();
+        let result = ReplicationResult {
+            window,
             integrals: self
                 .gauges
                 .integral
@@ -408,8 +413,9 @@ impl<'m> World<'m> {
             events: self.events.fired(),
             arrivals_fingerprint: self.arrivals_fingerprint,
             timeseries: self.series.rows,
-            recorder: self.rec,
-        }
+            measured,
+        };
+        (result, latencies)
     }
 
     // ----- event dispatch -----------------------------------------------------------------

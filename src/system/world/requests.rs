@@ -222,7 +222,7 @@ impl World<'_> {
         } else if let Some(cause) = error {
             self.series.error(cause);
             if measured {
-                count_error(&mut self.rec.errors, cause);
+                count_error(&mut self.rec.counts.errors, cause);
             }
         }
         if measured {
@@ -264,9 +264,9 @@ impl World<'_> {
                         root[Component::RetryBackoff as usize],
                         root[Component::Datastore as usize],
                     ];
-                    self.rec.turn_llm_calls += u64::from(req.llm_calls);
-                    self.rec.turn_input_tokens += req.input_tokens;
-                    self.rec.turn_output_tokens += req.output_tokens;
+                    self.rec.counts.turn_llm_calls += u64::from(req.llm_calls);
+                    self.rec.counts.turn_input_tokens += req.input_tokens;
+                    self.rec.counts.turn_output_tokens += req.output_tokens;
                     self.rec.record_turn(created, latency, &breakdown);
                 }
             }
