@@ -4,6 +4,7 @@
 
 use hdrhistogram::Histogram;
 
+use crate::interval_latencies::IntervalLatencies;
 use crate::metrics::{
     AgentUsage, ErrorCause, LatencyStats, QUANTILES, SEGMENTS, TurnComponent, WindowLatencies,
 };
@@ -134,10 +135,14 @@ fn histogram_rows(metric: MeasuredRequest, h: &Histogram<u64>) -> Vec<HistogramR
         .collect()
 }
 
-fn average_series(reps: &[ReplicationResult]) -> Vec<TimeSeriesRow> {
+/// The replications' time series averaged bucket by bucket, except the turn percentiles and
+/// their sample count, which come from the bucket's turns pooled over replications.
+fn average_series(reps: &[ReplicationResult], pooled: &[IntervalLatencies]) -> Vec<TimeSeriesRow> {
     let len = reps.iter().map(|r| r.timeseries.len()).min().unwrap_or(0);
     (0..len)
         .map(|i| {
+            let empty = IntervalLatencies::default();
+            let turns = &pooled.get(i).unwrap_or(&empty).turn;
             let rows: Vec<&TimeSeriesRow> = reps.iter().map(|r| &r.timeseries[i]).collect();
             let mean = |f: fn(&TimeSeriesRow) -> f64| {
                 let v: Vec<f64> = rows
@@ -157,12 +162,22 @@ fn average_series(reps: &[ReplicationResult]) -> Vec<TimeSeriesRow> {
                 sessions: mean(|r| r.sessions),
                 instances_ready: mean(|r| r.instances_ready),
                 instances_starting: mean(|r| r.instances_starting),
+                instance_crashes: mean(|r| r.instance_crashes),
                 cpu_utilization: mean(|r| r.cpu_utilization),
                 in_flight: mean(|r| r.in_flight),
                 pending: mean(|r| r.pending),
                 llm_in_flight: mean(|r| r.llm_in_flight),
+                llm_calls_per_min: mean(|r| r.llm_calls_per_min),
+                llm_rpm_quota: rows[0].llm_rpm_quota,
+                llm_input_tokens_per_min: mean(|r| r.llm_input_tokens_per_min),
+                llm_tpm_quota: rows[0].llm_tpm_quota,
+                requests_per_s: mean(|r| r.requests_per_s),
                 turns_per_s: mean(|r| r.turns_per_s),
                 turn_latency_mean_s: mean(|r| r.turn_latency_mean_s),
+                turn_p50_s: turns.quantile(0.50),
+                turn_p95_s: turns.quantile(0.95),
+                turn_p99_s: turns.quantile(0.99),
+                turn_samples: turns.count() as f64,
                 errors_per_s: mean(|r| r.errors_per_s),
                 no_instance_errors_per_s: mean(|r| r.no_instance_errors_per_s),
                 llm_quota_errors_per_s: mean(|r| r.llm_quota_errors_per_s),
@@ -470,12 +485,15 @@ pub fn summarize(
             explanation: String::new(),
             capacity_users: None,
             first_miss_users: None,
+            over_time: None,
         },
         events: all.total(|r| r.events),
     };
-    let timeseries = average_series(reps);
+    let timeseries = average_series(reps, &pooled.intervals);
     summary.load_curve = load_curve(reps, &timeseries, warmup);
     summary.slo = crate::verdict::judge(model, &summary);
+    summary.slo.over_time =
+        crate::verdict::over_time(&model.slo, &timeseries, model.sample_interval, warmup);
     RunOutput {
         summary,
         timeseries,

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dist;
 pub mod engine;
+pub mod interval_latencies;
 pub mod metrics;
 pub mod report;
 pub mod results;

@@ -5,6 +5,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::interval_latencies::{self, IntervalLatencies, SparseLatencies};
 use crate::results::{ErrorCounts, TimeSeriesRow};
 
 /// Largest recordable latency: one day, in microseconds.
@@ -289,6 +290,8 @@ pub struct WindowLatencies {
     pub turn: Histogram<u64>,
     /// Session-start latency.
     pub start: Histogram<u64>,
+    /// Each time-series bucket's latencies (the whole horizon, not only the window).
+    pub intervals: Vec<IntervalLatencies>,
 }
 
 impl WindowLatencies {
@@ -297,6 +300,7 @@ impl WindowLatencies {
         Self {
             turn: recording_histogram(),
             start: recording_histogram(),
+            intervals: Vec::new(),
         }
     }
 
@@ -307,6 +311,7 @@ impl WindowLatencies {
         self.start
             .add(&other.start)
             .expect("histograms share bounds");
+        interval_latencies::pool(&mut self.intervals, &other.intervals);
     }
 }
 
@@ -542,7 +547,17 @@ impl Gauges {
     }
 }
 
-/// Builds time-series buckets from gauge integrals and per-bucket counters.
+/// The quotas per minute of the LLM models an app calls, each summed over the models that
+/// have one (NaN when none has).
+#[derive(Clone, Copy, Debug)]
+pub struct LlmQuotas {
+    /// Requests per minute.
+    pub rpm: f64,
+    /// Input tokens per minute.
+    pub tpm: f64,
+}
+
+/// Builds time-series buckets from gauge integrals and per-bucket counters and histograms.
 #[derive(Clone, Debug)]
 pub struct TimeSeries {
     interval: f64,
@@ -551,20 +566,40 @@ pub struct TimeSeries {
     turn_latency_sum: f64,
     /// Failed requests in the current bucket, indexed like [`ErrorCause::ALL`].
     errors: [u64; ErrorCause::ALL.len()],
+    /// LLM calls and their input tokens admitted in the current bucket.
+    llm_calls: u64,
+    llm_input_tokens: u64,
+    /// Instance crashes in the current bucket.
+    crashes: u64,
+    /// The app's LLM quotas.
+    quotas: LlmQuotas,
+    /// Latencies of the current bucket's turns and requests.
+    live_turn: Histogram<u64>,
+    live_request: Histogram<u64>,
     /// Finished buckets.
     pub rows: Vec<TimeSeriesRow>,
+    /// Finished buckets' latencies, one per row.
+    pub latencies: Vec<IntervalLatencies>,
 }
 
 impl TimeSeries {
-    /// Buckets of `interval` seconds over `horizon`.
-    pub fn new(interval: f64, horizon: f64) -> Self {
+    /// Buckets of `interval` seconds over `horizon`, for an app with LLM quotas `quotas`.
+    pub fn new(interval: f64, horizon: f64, quotas: LlmQuotas) -> Self {
+        let buckets = (horizon / interval).ceil() as usize + 1;
         Self {
             interval,
             previous: GaugeSet::default(),
             turns: 0,
             turn_latency_sum: 0.0,
             errors: [0; ErrorCause::ALL.len()],
-            rows: Vec::with_capacity((horizon / interval).ceil() as usize + 1),
+            llm_calls: 0,
+            llm_input_tokens: 0,
+            crashes: 0,
+            quotas,
+            live_turn: interval_latencies::live_histogram(),
+            live_request: interval_latencies::live_histogram(),
+            rows: Vec::with_capacity(buckets),
+            latencies: Vec::with_capacity(buckets),
         }
     }
 
@@ -578,12 +613,31 @@ impl TimeSeries {
     pub fn turn(&mut self, latency: f64) {
         self.turns += 1;
         self.turn_latency_sum += latency;
+        record_seconds(&mut self.live_turn, latency);
+    }
+
+    /// Counts a finished request (any kind, ok or failed) in the current bucket.
+    #[inline]
+    pub fn request(&mut self, latency: f64) {
+        record_seconds(&mut self.live_request, latency);
     }
 
     /// Counts a request failed for `cause` in the current bucket.
     #[inline]
     pub fn error(&mut self, cause: ErrorCause) {
         self.errors[cause as usize] += 1;
+    }
+
+    /// Counts an LLM call of `input_tokens` admitted by the quota in the current bucket.
+    #[inline]
+    pub fn llm_call(&mut self, input_tokens: u64) {
+        self.llm_calls += 1;
+        self.llm_input_tokens += input_tokens;
+    }
+
+    /// Counts an instance crash in the current bucket.
+    pub fn crash(&mut self) {
+        self.crashes += 1;
     }
 
     /// Closes the bucket ending at `now` (gauges must be advanced to `now`).
@@ -593,12 +647,17 @@ impl TimeSeries {
         let start = now - dt;
         let errors = self.errors;
         let per_s = |cause: ErrorCause| errors[cause as usize] as f64 / dt;
+        let latencies = IntervalLatencies {
+            turn: SparseLatencies::of(&self.live_turn),
+            request: SparseLatencies::of(&self.live_request),
+        };
         self.rows.push(TimeSeriesRow {
             time_s: start,
             users: d.users / dt,
             sessions: d.sessions / dt,
             instances_ready: d.ready / dt,
             instances_starting: d.starting / dt,
+            instance_crashes: self.crashes as f64,
             cpu_utilization: if d.capacity_vcpus > 0.0 {
                 d.busy_vcpus / d.capacity_vcpus
             } else {
@@ -607,12 +666,21 @@ impl TimeSeries {
             in_flight: d.in_flight / dt,
             pending: d.pending / dt,
             llm_in_flight: d.llm_in_flight / dt,
+            llm_calls_per_min: self.llm_calls as f64 * 60.0 / dt,
+            llm_rpm_quota: self.quotas.rpm,
+            llm_input_tokens_per_min: self.llm_input_tokens as f64 * 60.0 / dt,
+            llm_tpm_quota: self.quotas.tpm,
+            requests_per_s: latencies.request.count() as f64 / dt,
             turns_per_s: self.turns as f64 / dt,
             turn_latency_mean_s: if self.turns > 0 {
                 self.turn_latency_sum / self.turns as f64
             } else {
                 f64::NAN
             },
+            turn_p50_s: latencies.turn.quantile(0.50),
+            turn_p95_s: latencies.turn.quantile(0.95),
+            turn_p99_s: latencies.turn.quantile(0.99),
+            turn_samples: latencies.turn.count() as f64,
             errors_per_s: self.errors.iter().sum::<u64>() as f64 / dt,
             no_instance_errors_per_s: per_s(ErrorCause::NoInstance),
             llm_quota_errors_per_s: per_s(ErrorCause::LlmQuota),
@@ -620,10 +688,16 @@ impl TimeSeries {
             instance_crash_errors_per_s: per_s(ErrorCause::InstanceCrash),
             rate_limited_errors_per_s: per_s(ErrorCause::RateLimited),
         });
+        self.latencies.push(latencies);
         self.previous = *integrals;
         self.turns = 0;
         self.turn_latency_sum = 0.0;
         self.errors = [0; ErrorCause::ALL.len()];
+        self.llm_calls = 0;
+        self.llm_input_tokens = 0;
+        self.crashes = 0;
+        self.live_turn.reset();
+        self.live_request.reset();
     }
 }
 
@@ -748,12 +822,22 @@ mod tests {
     #[test]
     fn time_series_bucket_averages() {
         let mut g = Gauges::default();
-        let mut ts = TimeSeries::new(10.0, 20.0);
+        let quotas = LlmQuotas {
+            rpm: 60.0,
+            tpm: f64::NAN,
+        };
+        let mut ts = TimeSeries::new(10.0, 20.0, quotas);
         g.now.ready = 2.0;
         g.now.busy_vcpus = 1.0;
         g.now.capacity_vcpus = 4.0;
         ts.turn(2.0);
         ts.turn(4.0);
+        for latency in [2.0, 4.0, 0.5] {
+            ts.request(latency);
+        }
+        ts.llm_call(1_000);
+        ts.llm_call(500);
+        ts.crash();
         g.advance(10.0);
         ts.close_bucket(10.0, &g.integral);
         let r = &ts.rows[0];
@@ -761,5 +845,22 @@ mod tests {
         assert_eq!(r.cpu_utilization, 0.25);
         assert_eq!(r.turns_per_s, 0.2);
         assert_eq!(r.turn_latency_mean_s, 3.0);
+        assert_eq!((r.turn_samples, r.requests_per_s), (2.0, 0.3));
+        assert!((2.0..2.02).contains(&r.turn_p50_s), "{}", r.turn_p50_s);
+        assert!((4.0..4.04).contains(&r.turn_p95_s), "{}", r.turn_p95_s);
+        assert_eq!(
+            (r.llm_calls_per_min, r.llm_input_tokens_per_min),
+            (12.0, 9_000.0)
+        );
+        assert_eq!(r.llm_rpm_quota, 60.0);
+        assert!(r.llm_tpm_quota.is_nan());
+        assert_eq!(r.instance_crashes, 1.0);
+        assert_eq!(ts.latencies[0].request.count(), 3);
+        // The next bucket starts empty.
+        g.advance(20.0);
+        ts.close_bucket(20.0, &g.integral);
+        let next = &ts.rows[1];
+        assert_eq!((next.turn_samples, next.instance_crashes), (0.0, 0.0));
+        assert!(next.turn_p95_s.is_nan());
     }
 }

@@ -407,6 +407,26 @@ pub struct SloVerdict {
     pub capacity_users: Option<f64>,
     /// Load (users) of the first segment that missed (null when every segment met them).
     pub first_miss_users: Option<f64>,
+    /// How long the measured window's time-series buckets stayed outside the turn-latency
+    /// and error-rate bounds (null when the SLO sets none of them).
+    pub over_time: Option<SloOverTime>,
+}
+
+/// Time outside the SLO along the time series, after the warm-up. A bucket is outside when
+/// the percentile of its turns (pooled over replications) exceeds a turn-latency bound, or
+/// its failed share of the requests finished in it exceeds an error-rate bound.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SloOverTime {
+    /// Bucket length, seconds.
+    pub interval_s: f64,
+    /// Measured time the buckets cover, seconds.
+    pub measured_s: f64,
+    /// Time in buckets outside the SLO, seconds.
+    pub outside_s: f64,
+    /// The longest run of consecutive buckets outside the SLO, seconds.
+    pub longest_outside_s: f64,
+    /// Start of that run, seconds from the start of the run (null when no bucket was outside).
+    pub longest_outside_from_s: Option<f64>,
 }
 
 /// What limits the system first. Serialized as its `snake_case` name.
@@ -475,6 +495,8 @@ pub struct TimeSeriesRow {
     pub instances_ready: f64,
     /// Starting instances (time average).
     pub instances_starting: f64,
+    /// Instances that crashed (out of memory) in the bucket.
+    pub instance_crashes: f64,
     /// CPU utilisation of ready instances.
     pub cpu_utilization: f64,
     /// In-flight requests (time average).
@@ -483,10 +505,32 @@ pub struct TimeSeriesRow {
     pub pending: f64,
     /// LLM calls in flight (time average).
     pub llm_in_flight: f64,
+    /// LLM calls admitted per minute in the bucket (what the provider's RPM quota counts).
+    pub llm_calls_per_min: f64,
+    /// The app's LLM request quota per minute, summed over the models it calls (NaN when
+    /// none has one).
+    pub llm_rpm_quota: f64,
+    /// LLM input tokens admitted per minute in the bucket (what the provider's TPM quota
+    /// counts).
+    pub llm_input_tokens_per_min: f64,
+    /// The app's LLM input-token quota per minute, summed over the models it calls (NaN when
+    /// none has one).
+    pub llm_tpm_quota: f64,
+    /// Requests of every kind finished per second in the bucket, ok or failed.
+    pub requests_per_s: f64,
     /// Turns completed per second in the bucket.
     pub turns_per_s: f64,
     /// Mean latency of turns completed in the bucket (NaN when none).
     pub turn_latency_mean_s: f64,
+    /// Median latency of the turns completed in the bucket (NaN when none); in a run's
+    /// series, of the bucket's turns pooled over replications, as the next two.
+    pub turn_p50_s: f64,
+    /// 95th percentile of the bucket's turn latency (NaN when none).
+    pub turn_p95_s: f64,
+    /// 99th percentile of the bucket's turn latency (NaN when none).
+    pub turn_p99_s: f64,
+    /// Turns behind the bucket's percentiles (in a run's series, over all replications).
+    pub turn_samples: f64,
     /// Failed requests per second in the bucket.
     pub errors_per_s: f64,
     /// Requests failed for want of a slot (429) per second.

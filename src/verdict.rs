@@ -9,7 +9,7 @@
 
 use crate::config::Slo;
 use crate::metrics::{ErrorCause, TurnComponent};
-use crate::results::{Bottleneck, SloCheck, SloVerdict, Summary};
+use crate::results::{Bottleneck, SloCheck, SloOverTime, SloVerdict, Summary, TimeSeriesRow};
 use crate::stats::Estimate;
 use crate::system::model::Model;
 
@@ -96,7 +96,75 @@ pub fn judge(m: &Model, s: &Summary) -> SloVerdict {
         explanation,
         capacity_users,
         first_miss_users,
+        over_time: None,
     }
+}
+
+/// A column of the time series.
+type Column = fn(&TimeSeriesRow) -> f64;
+
+/// How long the buckets of `rows` from `warmup` on stayed outside the SLO's turn-latency and
+/// error-rate bounds (none when it sets neither kind).
+pub fn over_time(
+    slo: &Slo,
+    rows: &[TimeSeriesRow],
+    interval: f64,
+    warmup: f64,
+) -> Option<SloOverTime> {
+    let latency_bounds: Vec<(f64, Column)> = [
+        (slo.turn_p50, (|r: &TimeSeriesRow| r.turn_p50_s) as Column),
+        (slo.turn_p95, |r| r.turn_p95_s),
+        (slo.turn_p99, |r| r.turn_p99_s),
+    ]
+    .into_iter()
+    .filter_map(|(bound, value)| bound.map(|b| (b.0, value)))
+    .collect();
+    let error_bounds: Vec<(f64, Column)> = [
+        (
+            slo.error_rate,
+            (|r: &TimeSeriesRow| r.errors_per_s) as Column,
+        ),
+        (slo.error_rate_excluding_rate_limits, |r| {
+            r.errors_per_s - r.rate_limited_errors_per_s
+        }),
+    ]
+    .into_iter()
+    .filter_map(|(bound, failed)| bound.map(|b| (b.0, failed)))
+    .collect();
+    if latency_bounds.is_empty() && error_bounds.is_empty() {
+        return None;
+    }
+    let outside = |r: &TimeSeriesRow| {
+        latency_bounds.iter().any(|(b, v)| v(r) > *b)
+            || error_bounds
+                .iter()
+                .any(|(b, failed)| r.requests_per_s > 0.0 && failed(r) / r.requests_per_s > *b)
+    };
+    let mut result = SloOverTime {
+        interval_s: interval,
+        measured_s: 0.0,
+        outside_s: 0.0,
+        longest_outside_s: 0.0,
+        longest_outside_from_s: None,
+    };
+    let mut run: Option<(f64, f64)> = None;
+    // Bucket starts are multiples of the interval; the one holding the warm-up's end counts
+    // only when it starts there.
+    for r in rows.iter().filter(|r| r.time_s >= warmup - 1e-9 * interval) {
+        result.measured_s += interval;
+        if outside(r) {
+            result.outside_s += interval;
+            let (from, length) = run.map_or((r.time_s, interval), |(f, l)| (f, l + interval));
+            run = Some((from, length));
+            if length > result.longest_outside_s {
+                result.longest_outside_s = length;
+                result.longest_outside_from_s = Some(from);
+            }
+        } else {
+            run = None;
+        }
+    }
+    Some(result)
 }
 
 /// Walks the load curve: the last segment meeting the turn-p95 and error bounds before the

@@ -293,6 +293,18 @@ fn memory_limit_crashes_the_instance() {
     // one replacement for the min instance, the only cold starts here. Requests straddling
     // the warm-up or the horizon blur this by at most 2 per edge and replication.
     assert!(s.instances.cold_starts > 0);
+    // The time series marks every crash, warm-up included (the summary counts the window).
+    let crashes = out
+        .timeseries
+        .iter()
+        .map(|r| r.instance_crashes)
+        .sum::<f64>()
+        * f64::from(s.replications);
+    assert!(
+        crashes.round() >= s.instances.cold_starts as f64,
+        "{crashes} crashes in the series, {} cold starts",
+        s.instances.cold_starts
+    );
     let twice = 2 * s.instances.cold_starts;
     assert!(
         s.errors.instance_crash.abs_diff(twice) <= 2 * 2 * 2,
@@ -1106,4 +1118,99 @@ fn the_time_series_counts_errors_by_cause() {
     }
     let later: f64 = out.timeseries[1..].iter().map(|r| r.errors_per_s).sum();
     assert_eq!(later, 0.0);
+}
+
+// ----- 14. Over time -----------------------------------------------------------------------
+
+#[test]
+fn per_interval_turn_percentiles_follow_the_m_m_1_sojourn_time() {
+    // The lab is M/M/1 (lambda 0.5, mu 1): the sojourn time is exponential with rate
+    // mu - lambda = 0.5, so p50 = ln 2 / 0.5 = 1.386 s and p95 = ln 20 / 0.5 = 5.99 s. Each
+    // 100 s bucket pools ~50 turns of each of 10 replications, about 500 turns: the bucket's
+    // p95 scatters by ~10 %, so the median over buckets is within 5 % of theory.
+    let out = run_yaml("mm1-over-time", "horizon: 4100s\n");
+    let reps = f64::from(out.summary.replications);
+    let measured: Vec<_> = out
+        .timeseries
+        .iter()
+        .filter(|r| r.time_s >= 100.0)
+        .collect();
+    assert_eq!(measured.len(), 40);
+    let median = |f: fn(&capsim::results::TimeSeriesRow) -> f64| {
+        let mut v: Vec<f64> = measured.iter().map(|r| f(r)).collect();
+        v.sort_by(f64::total_cmp);
+        (v[19] + v[20]) / 2.0
+    };
+    assert_rel(
+        "median bucket p50",
+        median(|r| r.turn_p50_s),
+        2f64.ln() / 0.5,
+        0.05,
+    );
+    assert_rel(
+        "median bucket p95",
+        median(|r| r.turn_p95_s),
+        20f64.ln() / 0.5,
+        0.05,
+    );
+    for r in &out.timeseries {
+        // The pooled histogram holds exactly the turns the counters counted.
+        assert_close(
+            "samples",
+            r.turn_samples,
+            r.turns_per_s * 100.0 * reps,
+            1e-6,
+        );
+        assert!(r.turn_p50_s <= r.turn_p95_s && r.turn_p95_s <= r.turn_p99_s);
+        // Every request here is a turn, and none fails.
+        assert_close("requests", r.requests_per_s, r.turns_per_s, 1e-9);
+    }
+}
+
+#[test]
+fn the_time_series_shows_llm_calls_against_the_quota() {
+    // rpm 60 refills one call a second: after the burst of 60 is spent (in the first 15 s),
+    // each 100 s bucket admits 100 calls, 60 a minute, against the quota of 60. The other
+    // ~400 arrivals of a bucket fail: 4/s, with a Poisson sd of sqrt(500) / 100 / sqrt(2
+    // replications) = 0.16/s.
+    let out = run_yaml(
+        "quota-over-time",
+        r#"
+platform: { max_concurrency: 1000 }
+llm:
+  models:
+    exponential-1s: { rpm: 60 }
+workload: { arrivals: { per_second: 5 } }
+horizon: 600s
+replications: 2
+"#,
+    );
+    for r in &out.timeseries[1..] {
+        assert_close("calls per minute", r.llm_calls_per_min, 60.0, 1.0);
+        assert_eq!(r.llm_rpm_quota, 60.0);
+        assert!(r.llm_tpm_quota.is_nan(), "no token quota is set");
+        assert_close("quota failures", r.llm_quota_errors_per_s, 4.0, 0.5);
+    }
+}
+
+#[test]
+fn time_outside_the_slo_spans_the_failing_buckets() {
+    // The 3 timeouts all fall in the first 100 s bucket (see the test above), which is thus
+    // outside an error bound of 1 %; the other two are inside it.
+    let body = TURN_2_FAILS.replace("ON_ERROR", "abandon") + "slo: { error_rate: 1% }\n";
+    let out = run_yaml("outside", &body);
+    let o = out.summary.slo.over_time.expect("an error bound is set");
+    assert_eq!(o.interval_s, 100.0);
+    assert_eq!(o.measured_s, 100.0 * out.timeseries.len() as f64);
+    assert_eq!(o.outside_s, 100.0);
+    assert_eq!(o.longest_outside_s, 100.0);
+    assert_eq!(o.longest_outside_from_s, Some(0.0));
+
+    // A bound on turn latency that every 1 s turn meets: inside throughout.
+    let body = TURN_2_FAILS.replace("ON_ERROR", "skip") + "slo: { turn_p95: 2s }\n";
+    let o = run_yaml("inside", &body).summary.slo.over_time.unwrap();
+    assert_eq!((o.outside_s, o.longest_outside_from_s), (0.0, None));
+    // Without a turn or error bound there is nothing to judge over time.
+    let body = TURN_2_FAILS.replace("ON_ERROR", "skip") + "slo: { session_start_p95: 2s }\n";
+    assert_eq!(run_yaml("none", &body).summary.slo.over_time, None);
 }

@@ -6,31 +6,42 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::plot;
+use super::{over_time, plot};
 use crate::results::{HistogramRow, RunOutput, TimeSeriesRow};
 
 /// The chart files and the functions drawing them. A new chart is its function in `plot.rs`,
 /// its row here and its row in docs/summary-schema.md (a CLI test fails without the last).
-pub(super) const CHARTS: [(&str, plot::DrawFn); 4] = [
+pub(super) const CHARTS: [(&str, plot::DrawFn); 5] = [
     ("latency_cdf.png", plot::latency_cdf),
     ("instances_cpu.png", plot::instances_cpu),
     ("latency_breakdown.png", plot::latency_breakdown),
     ("cost_breakdown.png", plot::cost_breakdown),
+    ("over_time.png", over_time::over_time),
 ];
 
 /// Column names of `timeseries.csv`: the `TimeSeriesRow` fields in order.
-const TIMESERIES_COLUMNS: [&str; 17] = [
+const TIMESERIES_COLUMNS: [&str; 27] = [
     "time_s",
     "users",
     "sessions",
     "instances_ready",
     "instances_starting",
+    "instance_crashes",
     "cpu_utilization",
     "in_flight",
     "pending",
     "llm_in_flight",
+    "llm_calls_per_min",
+    "llm_rpm_quota",
+    "llm_input_tokens_per_min",
+    "llm_tpm_quota",
+    "requests_per_s",
     "turns_per_s",
     "turn_latency_mean_s",
+    "turn_p50_s",
+    "turn_p95_s",
+    "turn_p99_s",
+    "turn_samples",
     "errors_per_s",
     "no_instance_errors_per_s",
     "llm_quota_errors_per_s",
@@ -92,12 +103,22 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
             sessions,
             instances_ready,
             instances_starting,
+            instance_crashes,
             cpu_utilization,
             in_flight,
             pending,
             llm_in_flight,
+            llm_calls_per_min,
+            llm_rpm_quota,
+            llm_input_tokens_per_min,
+            llm_tpm_quota,
+            requests_per_s,
             turns_per_s,
             turn_latency_mean_s,
+            turn_p50_s,
+            turn_p95_s,
+            turn_p99_s,
+            turn_samples,
             errors_per_s,
             no_instance_errors_per_s,
             llm_quota_errors_per_s,
@@ -111,12 +132,22 @@ fn timeseries_csv(rows: &[TimeSeriesRow]) -> String {
             sessions,
             instances_ready,
             instances_starting,
+            instance_crashes,
             cpu_utilization,
             in_flight,
             pending,
             llm_in_flight,
+            llm_calls_per_min,
+            llm_rpm_quota,
+            llm_input_tokens_per_min,
+            llm_tpm_quota,
+            requests_per_s,
             turns_per_s,
             turn_latency_mean_s,
+            turn_p50_s,
+            turn_p95_s,
+            turn_p99_s,
+            turn_samples,
             errors_per_s,
             no_instance_errors_per_s,
             llm_quota_errors_per_s,
@@ -201,17 +232,23 @@ mod tests {
         let mut lines = ts.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "time_s,users,sessions,instances_ready,instances_starting,cpu_utilization,in_flight,pending,\
-             llm_in_flight,turns_per_s,turn_latency_mean_s,errors_per_s,no_instance_errors_per_s,\
-             llm_quota_errors_per_s,timeout_errors_per_s,instance_crash_errors_per_s,\
-             rate_limited_errors_per_s"
+            "time_s,users,sessions,instances_ready,instances_starting,instance_crashes,\
+             cpu_utilization,in_flight,pending,llm_in_flight,llm_calls_per_min,llm_rpm_quota,\
+             llm_input_tokens_per_min,llm_tpm_quota,requests_per_s,turns_per_s,\
+             turn_latency_mean_s,turn_p50_s,turn_p95_s,turn_p99_s,turn_samples,errors_per_s,\
+             no_instance_errors_per_s,llm_quota_errors_per_s,timeout_errors_per_s,\
+             instance_crash_errors_per_s,rate_limited_errors_per_s"
         );
         assert_eq!(lines.clone().count(), 60);
         // The first bucket's NaN latency is written empty.
         let first: Vec<&str> = lines.next().unwrap().split(',').collect();
         assert_eq!(first.len(), TIMESERIES_COLUMNS.len());
         assert_eq!(first[0], "0");
-        assert_eq!(first[10], "");
+        let mean_at = TIMESERIES_COLUMNS
+            .iter()
+            .position(|c| *c == "turn_latency_mean_s")
+            .unwrap();
+        assert_eq!(first[mean_at], "");
 
         let hist = fs::read_to_string(dir.join("latency_histogram.csv")).unwrap();
         let mut lines = hist.lines();

@@ -10,6 +10,7 @@ mod files;
 mod format;
 mod manifest;
 mod output_dir;
+mod over_time;
 pub mod plot;
 pub mod shard;
 pub mod study;
@@ -240,6 +241,7 @@ pub(crate) mod fixture {
                 explanation: "LLM calls make up 84 % of turn time.".to_string(),
                 capacity_users: Some(75.0),
                 first_miss_users: Some(100.0),
+                over_time: None,
             },
             events: 1_234_567,
         };

@@ -64,11 +64,21 @@ pub(super) fn render(
     title: &str,
     draw: impl FnOnce(&Area) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    render_sized(path, SIZE, title, draw)
+}
+
+/// [`render`] on a canvas of `size` pixels.
+pub(super) fn render_sized(
+    path: &Path,
+    size: (u32, u32),
+    title: &str,
+    draw: impl FnOnce(&Area) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     use image::ImageEncoder;
     ensure_font()?;
-    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         root.fill(&WHITE)?;
         let body = root.margin(8, 0, 0, 0).titled(title, (FONT, 26))?;
         draw(&body)?;
@@ -76,7 +86,7 @@ pub(super) fn render(
     }
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(&pixels, SIZE.0, SIZE.1, image::ColorType::Rgb8)
+        .write_image(&pixels, size.0, size.1, image::ColorType::Rgb8)
         .context("encoding the PNG")?;
     std::fs::write(path, png).with_context(|| format!("could not write {}", path.display()))
 }
@@ -233,11 +243,11 @@ pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
 }
 
 /// One line of a time-series panel.
-struct Line {
-    label: String,
-    colour: RGBColor,
-    points: Vec<(f64, f64)>,
-    dashed: bool,
+pub(super) struct Line {
+    pub(super) label: String,
+    pub(super) colour: RGBColor,
+    pub(super) points: Vec<(f64, f64)>,
+    pub(super) dashed: bool,
 }
 
 impl Line {
@@ -263,7 +273,7 @@ impl Line {
     }
 
     /// A dashed horizontal line across `x`.
-    fn level(label: String, colour: RGBColor, y: f64, x: &Range<f64>) -> Self {
+    pub(super) fn level(label: String, colour: RGBColor, y: f64, x: &Range<f64>) -> Self {
         Self {
             label,
             colour,
@@ -273,17 +283,17 @@ impl Line {
     }
 }
 
-/// One stacked panel of the instances/CPU chart.
-struct Panel<'s> {
-    y_desc: &'s str,
-    x_desc: Option<&'s str>,
-    lines: Vec<Line>,
+/// One stacked panel of a chart over time.
+pub(super) struct Panel<'s> {
+    pub(super) y_desc: &'s str,
+    pub(super) x_desc: Option<&'s str>,
+    pub(super) lines: Vec<Line>,
     /// The y axis reaches at least this far.
-    y_floor: f64,
+    pub(super) y_floor: f64,
     /// Legend entries with no line (e.g. a bound far off the scale).
-    notes: Vec<(String, RGBColor)>,
+    pub(super) notes: Vec<(String, RGBColor)>,
     /// Label the warm-up shading in this panel's legend.
-    warmup_label: bool,
+    pub(super) warmup_label: bool,
 }
 
 /// What a legend entry shows beside its label.
@@ -491,19 +501,29 @@ pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 warmup_label: false,
             },
         ];
-        // One legend width for all panels, so their x axes line up.
-        let text = legend_text();
-        let mut widest = 0;
-        for label in panels.iter().flat_map(Panel::labels) {
-            widest = widest.max(area.estimate_text_size(label, &text)?.0);
-        }
-        let legend_width = (widest + LEGEND_TEXT_X.unsigned_abs() + 16)
-            .clamp(PANEL_LEGEND_WIDTH.start, PANEL_LEGEND_WIDTH.end);
-        for (cell, panel) in area.split_evenly((3, 1)).iter().zip(panels) {
-            draw_panel(cell, &x, warmup_end, legend_width, panel)?;
-        }
-        Ok(())
+        stacked_panels(area, &x, warmup_end, panels)
     })
+}
+
+/// Draws `panels` stacked over one time axis `x`, with one legend width for all of them so
+/// their x axes line up.
+pub(super) fn stacked_panels<const N: usize>(
+    area: &Area,
+    x: &Range<f64>,
+    warmup_end: f64,
+    panels: [Panel; N],
+) -> anyhow::Result<()> {
+    let text = legend_text();
+    let mut widest = 0;
+    for label in panels.iter().flat_map(Panel::labels) {
+        widest = widest.max(area.estimate_text_size(label, &text)?.0);
+    }
+    let legend_width = (widest + LEGEND_TEXT_X.unsigned_abs() + 16)
+        .clamp(PANEL_LEGEND_WIDTH.start, PANEL_LEGEND_WIDTH.end);
+    for (cell, panel) in area.split_evenly((N, 1)).iter().zip(panels) {
+        draw_panel(cell, x, warmup_end, legend_width, panel)?;
+    }
+    Ok(())
 }
 
 /// Draws the legend box.
@@ -743,7 +763,8 @@ mod tests {
     struct Picture(image::RgbImage);
 
     impl Picture {
-        /// Decodes the PNG at `path` (which must be one, of the chart size).
+        /// Decodes the PNG at `path` (which must be one, of the chart width and at least the
+        /// chart height: the over-time view is taller).
         fn open(path: &Path) -> Picture {
             let bytes = std::fs::read(path).unwrap();
             assert!(
@@ -752,7 +773,12 @@ mod tests {
                 path.display()
             );
             let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
-            assert_eq!(img.dimensions(), SIZE, "{}", path.display());
+            let (width, height) = img.dimensions();
+            assert!(
+                width == SIZE.0 && height >= SIZE.1,
+                "{}: {width}x{height}",
+                path.display()
+            );
             Picture(img)
         }
 

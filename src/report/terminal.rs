@@ -298,6 +298,9 @@ fn slo(s: &Summary, lines: &mut Vec<String>) {
         lines.push(line);
     }
     lines.extend(load_curve_table(s));
+    if let Some(line) = over_time_line(s) {
+        lines.push(line);
+    }
     lines.push(format!(
         "Bottleneck: {} — {}",
         v.bottleneck.label(),
@@ -350,6 +353,44 @@ fn load_curve_line(s: &Summary) -> Option<String> {
             users(miss)
         )),
         (None, None) => None,
+    }
+}
+
+/// How long the time series stayed outside the SLO, and its longest stretch.
+fn over_time_line(s: &Summary) -> Option<String> {
+    let o = s.slo.over_time.as_ref()?;
+    if o.measured_s <= 0.0 {
+        return None;
+    }
+    let share = 100.0 * o.outside_s / o.measured_s;
+    Some(match o.longest_outside_from_s {
+        None => format!(
+            "Over time ({} intervals): inside the SLO throughout the {} measured",
+            duration(o.interval_s),
+            duration(o.measured_s)
+        ),
+        Some(from) => format!(
+            "Over time ({} intervals): outside the SLO for {} of {} measured ({} %); longest \
+             stretch {}, from {} to {}",
+            duration(o.interval_s),
+            duration(o.outside_s),
+            duration(o.measured_s),
+            number(share, decimals(share)),
+            duration(o.longest_outside_s),
+            clock(from),
+            clock(from + o.longest_outside_s)
+        ),
+    })
+}
+
+/// A time since the start of the run as `h:mm:ss` (or `m:ss` under an hour).
+fn clock(t: f64) -> String {
+    let total = t.max(0.0).round() as u64;
+    let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{sec:02}")
+    } else {
+        format!("{m}:{sec:02}")
     }
 }
 
@@ -485,5 +526,40 @@ mod tests {
         let text = render_terminal(&out);
         assert!(text.contains("no CPU work in the turns"), "{text}");
         assert!(!text.contains("NaN"), "{text}");
+    }
+
+    #[test]
+    fn time_outside_the_slo_reads_as_durations_and_clock_times() {
+        let mut out = sample_output();
+        out.summary.slo.over_time = Some(crate::results::SloOverTime {
+            interval_s: 30.0,
+            measured_s: 3480.0,
+            outside_s: 390.0,
+            longest_outside_s: 90.0,
+            longest_outside_from_s: Some(630.0),
+        });
+        let text = render_terminal(&out);
+        assert!(
+            text.contains(
+                "Over time (30 s intervals): outside the SLO for 6 min 30 s of 58 min measured \
+                 (11.2 %); longest stretch 1 min 30 s, from 10:30 to 12:00"
+            ),
+            "{text}"
+        );
+        out.summary.slo.over_time = Some(crate::results::SloOverTime {
+            interval_s: 600.0,
+            measured_s: 86_400.0,
+            outside_s: 0.0,
+            longest_outside_s: 0.0,
+            longest_outside_from_s: None,
+        });
+        let text = render_terminal(&out);
+        assert!(
+            text.contains(
+                "Over time (10 min intervals): inside the SLO throughout the 24 h measured"
+            ),
+            "{text}"
+        );
+        assert_eq!(clock(3_725.0), "1:02:05");
     }
 }

@@ -226,6 +226,7 @@ impl World<'_> {
             }
             return;
         }
+        self.series.llm_call(input);
         let output = whole(leaf.output_tokens.sample(&mut self.rng.tokens)) as f64;
         let thinking = llm
             .thinking

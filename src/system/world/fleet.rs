@@ -85,6 +85,7 @@ impl World<'_> {
             })
             .collect();
         let was_min = self.fleet.instances[i].is_min;
+        self.series.crash();
         // Stop first so that no pending request is routed onto the dying instance.
         self.stop_instance(i);
         for r in victims {

@@ -15,13 +15,13 @@ use super::ids::{ActorId, Arena, InstanceId, RequestId, SessionId};
 use super::instance::{Instance, InstanceState};
 use super::llm::Quota;
 use super::model::{Model, Traffic};
-use super::pipeline::{Component, Frame, RequestKind};
+use super::pipeline::{Component, Frame, NodeKind, RequestKind};
 use super::rate_limit::RateLimiter;
 use super::session::History;
 use super::workload::TaskPlan;
 use crate::engine::{EventQueue, Lane};
 use crate::metrics::{
-    ErrorCause, GaugeSet, Gauges, Measured, Recorder, TimeSeries, WindowLatencies,
+    ErrorCause, GaugeSet, Gauges, LlmQuotas, Measured, Recorder, TimeSeries, WindowLatencies,
 };
 use crate::results::TimeSeriesRow;
 use crate::rng::Streams;
@@ -304,6 +304,33 @@ pub enum Aborted {
     },
 }
 
+/// The request and input-token quotas per minute of the LLM models the app's steps call,
+/// each summed over the models that have one (NaN when none has).
+fn llm_quotas(model: &Model) -> LlmQuotas {
+    let mut called = vec![false; model.llms.len()];
+    for node in &model.program.nodes {
+        if let NodeKind::Llm(leaf) = &node.kind {
+            called[leaf.llm] = true;
+        }
+    }
+    let used = || model.llms.iter().zip(&called).filter(|(_, c)| **c);
+    let total = |quotas: Vec<f64>| {
+        if quotas.is_empty() {
+            f64::NAN
+        } else {
+            quotas.iter().sum()
+        }
+    };
+    LlmQuotas {
+        rpm: total(used().filter_map(|(l, _)| l.rpm.map(f64::from)).collect()),
+        tpm: total(
+            used()
+                .filter_map(|(l, _)| l.tpm.map(|t| t as f64))
+                .collect(),
+        ),
+    }
+}
+
 impl<'m> World<'m> {
     fn new(model: &'m Model, replication: u32, warmup: f64) -> Self {
         let mut events = EventQueue::new();
@@ -317,7 +344,7 @@ impl<'m> World<'m> {
             timeouts,
             rng: Streams::new(model.seed, replication),
             rec: Recorder::new(warmup, model.horizon, model.program.agents.len()),
-            series: TimeSeries::new(model.sample_interval, model.horizon),
+            series: TimeSeries::new(model.sample_interval, model.horizon, llm_quotas(model)),
             gauges: Gauges::default(),
             arrivals_fingerprint: 0,
             requests: Arena::default(),
@@ -401,7 +428,8 @@ impl<'m> World<'m> {
         self.gauges.advance(end);
         let cost = self.cost_until(end).since(&self.accounting.warmup_cost);
         let window = end - self.rec.warmup;
-        let (measured, latencies) = self.rec.finish();
+        let (measured, mut latencies) = self.rec.finish();
+        latencies.intervals = self.series.latencies;
         let result = ReplicationResult {
             window,
             integrals: self

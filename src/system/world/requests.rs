@@ -217,6 +217,7 @@ impl World<'_> {
         let latency = now - created;
         let measured = self.rec.measures(created);
         let ok = error.is_none();
+        self.series.request(latency);
         if ok {
             self.request_succeeded(r, kind, session, created, measured);
         } else if let Some(cause) = error {
