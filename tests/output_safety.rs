@@ -17,13 +17,14 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const MANIFEST: &str = ".capsim-result.json";
 
 /// Every file a run writes, the manifest included.
-const RESULT_FILES: [&str; 8] = [
+const RESULT_FILES: [&str; 9] = [
     ".capsim-result.json",
     "cost_breakdown.png",
     "instances_cpu.png",
     "latency_breakdown.png",
     "latency_cdf.png",
     "latency_histogram.csv",
+    "over_time.png",
     "summary.json",
     "timeseries.csv",
 ];
