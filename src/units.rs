@@ -9,6 +9,7 @@
 //! | [`Fraction`] | share in `[0, 1]` (`f64`) | `"70%"`, `"0.5%"`, or a bare number `0.7`                       |
 //! | [`Bytes`]    | bytes (`u64`)             | `"2GiB"`, `"512MiB"`, `"50MB"`, `"1.5GiB"`, `"100B"`            |
 //! | [`Price`]    | US dollars per one unit   | `"$0.10/Mtok"`, `"$0.03/100k"`, `"$0.000024/vCPU-s"`            |
+//! | [`PerSecond`]| events per second (`f64`) | `2.5`, `"2/s"`, `"120/min"`, `"3/h"`, `"50/day"`, `"50/60"`      |
 //!
 //! Duration units are `ns`, `us` (or `µs`), `ms`, `s`, `m`/`min`, `h` and `d`;
 //! compound forms such as `"2m 30s"` or `"1h30m"` go through `humantime`.
@@ -19,6 +20,11 @@
 //! are a free label, so `"$0.10/Mtok"` is 0.10 dollars per million tokens,
 //! stored as `1e-7` dollars per token. A `k`/`M` directly followed by `iB`
 //! (as in `MiB`) is part of the label, not a scale.
+//!
+//! A rate is a count per unit of time: `"120/min"` is 2 per second. After the `/` comes a
+//! duration (`s`, `min`, `h`, `day`, or `10s`, `5m`, with the number 1 implied when only the
+//! unit is written) or a bare number of seconds, so `"50/60"` is 50 per 60 s. A bare number is
+//! already per second and is stored exactly as written.
 //!
 //! Bare numbers are rejected wherever they would be ambiguous (durations other
 //! than `0`, sizes, prices). Each type serializes back to a canonical string
@@ -34,6 +40,10 @@ use serde::{Deserialize, Serialize, Serializer};
 const DURATION_EXAMPLE: &str = "e.g. \"250ms\" or \"1.5s\"";
 const SIZE_EXAMPLE: &str = "e.g. \"512MiB\"";
 const PRICE_EXAMPLE: &str = "e.g. \"$0.10/Mtok\"";
+/// The forms a rate may take, for error messages.
+pub const RATE_FORMS: &str = "a rate is a number per second (2.5), a count per unit of time \
+                              (\"2/s\", \"120/min\", \"3/h\", \"50/day\") or a count per \
+                              number of seconds (\"50/60\" is 50 per 60 s)";
 
 /// A duration in seconds, written with a unit (`"250ms"`, `"1.5s"`, `"2m 30s"`).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -50,6 +60,11 @@ pub struct Bytes(pub u64);
 /// A price in US dollars per single unit, written like `"$0.10/Mtok"`.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Price(pub f64);
+
+/// A rate in events per second, written as a bare number (`2.5`) or with its unit of time
+/// (`"2/s"`, `"120/min"`, `"50/60"`). Only read: the experiment keeps the `f64` it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct PerSecond(pub f64);
 
 impl Bytes {
     /// The size in gibibytes (2^30 bytes).
@@ -133,6 +148,38 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
                 "invalid duration \"{t}\" ({e}); write one e.g. \"250ms\", \"1.5s\" or \"2m 30s\""
             )
         })
+}
+
+/// Parses a rate such as `"120/min"`, `"2/s"`, `"50/60"` or `"2.5"` into events per second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (count, per) = match t.split_once('/') {
+        Some((count, per)) => (count.trim(), Some(per.trim())),
+        None => (t, None),
+    };
+    let n = count
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("\"{t}\" does not start with a number; {RATE_FORMS}"))?;
+    let Some(per) = per else {
+        return Ok(n);
+    };
+    let seconds = match per.parse::<f64>() {
+        Ok(x) => Ok(x),
+        // `/min` means per one minute.
+        Err(_) if per.starts_with(|c: char| c.is_alphabetic()) => parse_duration(&format!("1{per}")),
+        Err(_) => parse_duration(per),
+    }
+    .map_err(|_| {
+        format!("\"{t}\": after \"/\" comes a unit of time (s, min, h, day) or a number of seconds; {RATE_FORMS}")
+    })?;
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!(
+            "\"{t}\": the time after \"/\" must be more than 0 s; {RATE_FORMS}"
+        ));
+    }
+    Ok(n / seconds)
 }
 
 fn format_seconds(v: f64) -> String {
@@ -389,6 +436,13 @@ impl FromStr for Bytes {
     }
 }
 
+impl FromStr for PerSecond {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_rate(s).map(PerSecond)
+    }
+}
+
 impl FromStr for Price {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -485,6 +539,16 @@ impl<'de> Deserialize<'de> for Price {
                 "a price needs \"$\" and a unit, {PRICE_EXAMPLE} (got {got})"
             ))
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for PerSecond {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        UnitVisitor::run(
+            deserializer,
+            "a rate per second, e.g. 2.5, \"2/s\" or \"120/min\"",
+            |v, _| Ok(PerSecond(v)),
+        )
     }
 }
 
@@ -743,5 +807,45 @@ mod tests {
             let out = serde_yaml::to_string(&Price(v)).unwrap();
             assert_eq!(yaml::<Price>(&out).unwrap().0, v, "{out}");
         }
+    }
+
+    #[test]
+    fn rates_accept_units_of_time() {
+        let r = |s: &str| yaml::<PerSecond>(s).unwrap().0;
+        // Plain numbers are per second and kept bit for bit.
+        assert_eq!(r("2"), 2.0);
+        assert_eq!(r("0.1"), 0.1);
+        assert_eq!(r("\"2.5\""), 2.5);
+        assert_eq!(r("\"2/s\""), 2.0);
+        assert_eq!(r("\"2/sec\""), 2.0);
+        assert_eq!(r("\"120/min\""), 2.0);
+        assert_eq!(r("\"120/m\""), 2.0);
+        assert_eq!(r("\"7200/h\""), 2.0);
+        assert_eq!(r("\"3/h\""), 3.0 / 3600.0);
+        assert_eq!(r("\"86400/day\""), 1.0);
+        assert_eq!(r("\"86400/d\""), 1.0);
+        assert_eq!(r("\"50/60\""), 50.0 / 60.0);
+        assert_eq!(r("\"30 / 15s\""), 2.0);
+        assert_eq!(r("\"10/5m\""), 10.0 / 300.0);
+        assert_eq!(r("\"0/s\""), 0.0);
+    }
+
+    #[test]
+    fn rates_reject_what_they_cannot_read() {
+        for (text, says) in [
+            ("\"2/fortnight\"", "after \"/\" comes a unit of time"),
+            ("\"abc\"", "does not start with a number"),
+            ("\"inf/s\"", "does not start with a number"),
+            ("\"/s\"", "does not start with a number"),
+            ("\"5/0\"", "must be more than 0 s"),
+            ("\"5/-2\"", "must be more than 0 s"),
+            ("\"5/0s\"", "must be more than 0 s"),
+        ] {
+            let e = yaml::<PerSecond>(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+            assert!(e.contains("\"120/min\""), "{text} lists the forms: {e}");
+        }
+        // A negative count parses; the field's own check refuses it with its name.
+        assert_eq!(yaml::<PerSecond>("\"-2/s\"").unwrap().0, -2.0);
     }
 }

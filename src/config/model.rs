@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{Count, DistSpec};
-use crate::units::{Bytes, Fraction, Price, Seconds};
+use crate::units::{Bytes, Fraction, PerSecond, Price, Seconds};
 
 /// A fully resolved experiment: what `sim run` simulates.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -633,7 +633,11 @@ pub struct Workload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<StopPoint>,
     /// Closed: users started per second while ramping up (absent: all at once / as the ramp says).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_rate"
+    )]
     pub spawn_rate: Option<f64>,
     /// Closed: wait between tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -750,7 +754,11 @@ pub struct UserStage {
     /// Target number of users.
     pub users: u32,
     /// Users started or stopped per second on the way to the target (absent: all at once).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_rate"
+    )]
     pub rate: Option<f64>,
 }
 
@@ -814,6 +822,7 @@ pub enum TaskKind {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Arrivals {
     /// Constant rate, sessions per second.
+    #[serde(deserialize_with = "rate")]
     PerSecond(f64),
     /// Sessions per day shaped by 24 hourly weights (absent: flat).
     PerDay {
@@ -824,6 +833,7 @@ pub enum Arrivals {
         diurnal: Option<Vec<f64>>,
     },
     /// Piecewise-constant rate: `[start time, sessions per second]` pairs.
+    #[serde(deserialize_with = "piecewise_rates")]
     Piecewise(Vec<(Seconds, f64)>),
     /// A load shape over the rate: from each stage's `at`, the rate moves linearly to its
     /// target over `over` (absent: at once), from 0 before the first stage.
@@ -837,10 +847,29 @@ pub struct RateStage {
     /// When the stage begins.
     pub at: Seconds,
     /// Target rate, sessions per second.
+    #[serde(deserialize_with = "rate")]
     pub per_second: f64,
     /// Time to move linearly from the previous rate to the target (absent: at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over: Option<Seconds>,
+}
+
+/// Reads a rate per second written bare (`2`) or with its unit of time (`"120/min"`).
+fn rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    PerSecond::deserialize(d).map(|r| r.0)
+}
+
+/// [`rate`] for an optional field.
+fn optional_rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Option::<PerSecond>::deserialize(d).map(|r| r.map(|r| r.0))
+}
+
+/// `[start time, rate]` pairs, each rate read by [`rate`].
+fn piecewise_rates<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(Seconds, f64)>, D::Error> {
+    Vec::<(Seconds, PerSecond)>::deserialize(d)
+        .map(|v| v.into_iter().map(|(t, r)| (t, r.0)).collect())
 }
 
 /// The corners of a staged rate: `(time, sessions per second)`, joined by straight lines,
