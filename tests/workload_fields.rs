@@ -242,7 +242,7 @@ fn refusals() -> Vec<Case> {
         refused("on_error", "workload.on_error", open("on_error: retry")),
         refused(
             "users.start",
-            "workload.users",
+            "workload.users.begin",
             closed("users: { from: 1, to: 2, over: 1m, begin: 5m }"),
         ),
     ]

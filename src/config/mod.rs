@@ -17,6 +17,7 @@ mod nesting;
 mod overlay;
 mod sweep;
 mod validate;
+mod words;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -282,9 +283,10 @@ fn parse(
         message: format!("unsupported YAML construct: {e}"),
     })?;
     let experiment: Experiment = serde_path_to_error::deserialize(json).map_err(|e| {
-        let field = e.path().to_string();
-        let message = e.inner().to_string();
-        locate(&field, &provenance, chain, path, message)
+        let at = e.path().to_string();
+        let at = if at == "." { "" } else { at.as_str() };
+        let e = words::explain(at, &e.inner().to_string(), &value, VARIANT_TAGS);
+        locate_key(&e.field, e.missing, &provenance, chain, path, e.message)
     })?;
     validate::validate(&experiment)
         .map_err(|e| locate(&e.field, &provenance, chain, path, e.reason.to_string()))?;
@@ -352,6 +354,18 @@ fn locate(
     root: &Path,
     message: String,
 ) -> ConfigError {
+    locate_key(field, false, provenance, chain, root, message)
+}
+
+/// [`locate`] for a key that is set (`missing` false) or should have been (`missing` true).
+fn locate_key(
+    field: &str,
+    missing: bool,
+    provenance: &BTreeMap<String, PathBuf>,
+    chain: &[PathBuf],
+    root: &Path,
+    message: String,
+) -> ConfigError {
     let file = provenance
         .iter()
         .filter(|(k, _)| field.is_empty() || *k == field || k.starts_with(&format!("{field}.")))
@@ -370,25 +384,33 @@ fn locate(
                 .map(|(_, f)| f.clone())
         })
         .or_else(|| {
-            // A missing field: blame the deepest existing parent's file, else the root file.
+            // A missing field: blame the file that set most of the deepest existing parent
+            // (the one that defines it, not one that overrides a setting in it), else the
+            // root file.
             let mut parent = field.to_string();
             while let Some(i) = parent.rfind('.') {
                 parent.truncate(i);
-                if let Some((_, f)) = provenance
-                    .iter()
-                    .find(|(k, _)| k.starts_with(&format!("{parent}.")))
-                {
+                let below = format!("{parent}.");
+                let mut counts: BTreeMap<&PathBuf, usize> = BTreeMap::new();
+                for (_, f) in provenance.iter().filter(|(k, _)| k.starts_with(&below)) {
+                    *counts.entry(f).or_default() += 1;
+                }
+                // On a tie, the file further down the `extends` chain: the one extended.
+                let depth = |f: &PathBuf| chain.iter().position(|c| c == f);
+                if let Some((f, _)) = counts.into_iter().max_by_key(|(f, n)| (*n, depth(f))) {
                     return Some(f.clone());
                 }
             }
             None
         })
         .unwrap_or_else(|| root.to_path_buf());
-    let line = find_line(&file, field).or_else(|| {
-        chain
-            .iter()
-            .find_map(|f| find_line(f, field).filter(|_| *f == file))
-    });
+    // A missing key has no line of its own: point at the mapping that lacks it.
+    let written = if missing {
+        field.rsplit_once('.').map_or("", |(parent, _)| parent)
+    } else {
+        field
+    };
+    let line = find_line(&file, written);
     ConfigError::Field {
         file,
         line,
@@ -402,33 +424,69 @@ fn locate(
 }
 
 /// Finds the line of the deepest key of `field` that appears in `file`, following the path's
-/// keys in order through the text (good enough for block-style YAML).
+/// keys (and block-list items, `stages[1]`) in order through the text (good enough for
+/// block-style YAML).
 fn find_line(file: &Path, field: &str) -> Option<usize> {
     let text = std::fs::read_to_string(file).ok()?;
-    let keys: Vec<&str> = field
-        .split('.')
-        .filter(|k| !k.is_empty() && k.parse::<usize>().is_err() && !k.starts_with('['))
-        .map(|k| k.split('[').next().unwrap_or(k))
-        .collect();
+    let lines: Vec<&str> = text.lines().collect();
     let mut best = None;
     let mut start = 0;
-    let lines: Vec<&str> = text.lines().collect();
-    for key in keys {
-        let found = lines.iter().enumerate().skip(start).find(|(_, l)| {
-            let t = l.trim_start().trim_start_matches("- ");
-            t.starts_with(&format!("{key}:"))
-                || l.contains(&format!("{{{key}:"))
-                || l.contains(&format!(" {key}:"))
-        });
-        match found {
-            Some((i, _)) => {
-                best = Some(i + 1);
-                start = i + 1;
-            }
-            None => break,
+    for part in field
+        .split('.')
+        .filter(|k| !k.is_empty() && k.parse::<usize>().is_err())
+    {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or(part);
+        if !key.is_empty() {
+            let found = lines.iter().enumerate().skip(start).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                t.starts_with(&format!("{key}:"))
+                    || l.contains(&format!("{{{key}:"))
+                    || l.contains(&format!(" {key}:"))
+            });
+            let Some((i, _)) = found else { break };
+            best = Some(i + 1);
+            start = i + 1;
+        }
+        for index in pieces {
+            let Some(n) = index.trim_end_matches(']').parse::<usize>().ok() else {
+                return best;
+            };
+            let Some(item) = best.and_then(|line| nth_item(&lines, line - 1, n)) else {
+                return best;
+            };
+            best = Some(item + 1);
+            // The item's line may hold its first key (`- at: 0s`).
+            start = item;
         }
     }
     best
+}
+
+/// The 0-based line of item `n` of the block list under the key on line `key` (0-based),
+/// if the list is written one `- ` item per line.
+fn nth_item(lines: &[&str], key: usize, n: usize) -> Option<usize> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key_indent = indent(lines[key]);
+    let mut item_indent = None;
+    let mut seen = 0;
+    for (i, l) in lines.iter().enumerate().skip(key + 1) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let is_item = t == "-" || t.starts_with("- ");
+        if indent(l) < key_indent || (indent(l) == key_indent && !is_item) {
+            return None;
+        }
+        if is_item && *item_indent.get_or_insert(indent(l)) == indent(l) {
+            if seen == n {
+                return Some(i);
+            }
+            seen += 1;
+        }
+    }
+    None
 }
 
 /// The file at `path` merged onto `parents` (a variant's `extends`, relative to the file)

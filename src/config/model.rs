@@ -80,7 +80,10 @@ pub struct SweptValue {
 
 /// Sequential stopping rule: `precision: 3%`, or the long form with metric and cap.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a target share (e.g. 3%), or {target: 3%, metric: turn_p95, max_replications: 50}"
+)]
 pub enum Precision {
     /// Relative half-width target for turn p95, with the default cap.
     Target(Fraction),
@@ -721,19 +724,29 @@ struct RampFields {
     start: Option<Seconds>,
 }
 
+/// What `workload.users` takes, for its errors.
+const USERS_FORMS: &str =
+    "a number of users (e.g. 50), or a ramp {from, to, over} (e.g. {from: 10, to: 50, over: 40m})";
+
 impl<'de> Deserialize<'de> for Users {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
-        if value.is_number() {
-            return u32::deserialize(value)
+        let got = match &value {
+            serde_json::Value::Object(_) => None,
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::String(s) => Some(format!("\"{s}\"")),
+            serde_json::Value::Array(_) => Some("a list".into()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            serde_json::Value::Null => Some("nothing".into()),
+        };
+        if let Some(got) = got {
+            return u32::deserialize(&value)
                 .map(Users::Fixed)
-                .map_err(|e| serde::de::Error::custom(format!("a number of users: {e}")));
+                .map_err(|_| D::Error::custom(format!("expected {USERS_FORMS}, got {got}")));
         }
-        let r = RampFields::deserialize(value).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "a number of users or a ramp {{ from, to, over, start }}: {e}"
-            ))
-        })?;
+        // The ramp's own errors (a misspelt or missing field) name the field.
+        let r = RampFields::deserialize(value).map_err(D::Error::custom)?;
         Ok(Users::Ramp {
             from: r.from,
             to: r.to,

@@ -176,33 +176,15 @@ pub(super) fn explain(error: ConfigError, overlays: &[Overlay]) -> ConfigError {
                 matching
             };
             let origins: Vec<String> = blamed.iter().map(|o| format!("`{}`", o.origin)).collect();
-            let hint = closest_field(&message)
-                .map(|k| format!("; did you mean `{k}`?"))
-                .unwrap_or_default();
             ConfigError::Field {
                 file,
                 line,
                 field,
-                message: format!("{message}{hint} (from {})", origins.join(", ")),
+                message: format!("{message} (from {})", origins.join(", ")),
             }
         }
         other => other,
     }
-}
-
-/// The valid field closest to the unknown one in serde's "unknown field `x`, expected one of
-/// `a`, `b`" message.
-fn closest_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (unknown, expected) = rest.split_once('`')?;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|k| (strsim::jaro_winkler(unknown, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k.to_string())
 }
 
 #[cfg(test)]
@@ -236,17 +218,6 @@ mod tests {
             Overlay::parse_set("seed=[1")
                 .unwrap_err()
                 .contains("not valid YAML")
-        );
-    }
-
-    #[test]
-    fn the_closest_field_is_suggested() {
-        let m =
-            "unknown field `max_concurency`, expected one of `min_instances`, `max_concurrency`";
-        assert_eq!(closest_field(m).as_deref(), Some("max_concurrency"));
-        assert_eq!(
-            closest_field("unknown field `zzz`, expected `horizon`"),
-            None
         );
     }
 }

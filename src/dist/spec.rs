@@ -108,7 +108,11 @@ pub enum EmpiricalSpec<V> {
 
 /// One weighted component of a mixture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, bound = "V: DistValue")]
+#[serde(
+    deny_unknown_fields,
+    bound = "V: DistValue",
+    expecting = "{weight: …, dist: …}, e.g. {weight: 0.97, dist: {exponential: {mean: 1s}}}"
+)]
 pub struct MixtureComponent<V> {
     /// Relative weight (weights need not sum to 1).
     pub weight: f64,
@@ -119,41 +123,59 @@ pub struct MixtureComponent<V> {
 // Field sets of the struct-like families, used for both directions of serde.
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{mean: …}, e.g. {exponential: {mean: 1s}}"
+)]
 struct MeanFields<M> {
     mean: M,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{mean: …, sd: …}, e.g. {normal: {mean: 1s, sd: 200ms}}"
+)]
 struct NormalFields<M> {
     mean: M,
     sd: M,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{shape: …, scale: …}, e.g. {gamma: {shape: 2, scale: 500ms}}"
+)]
 struct ShapeScale<A, B> {
     shape: A,
     scale: B,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{scale: …, shape: …}, e.g. {pareto: {scale: 100ms, shape: 2.5}}"
+)]
 struct ScaleShape<A, B> {
     scale: A,
     shape: B,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{shift: …, dist: …}, e.g. {shifted: {shift: 100ms, dist: {exponential: {mean: 1s}}}}"
+)]
 struct ShiftedFields<A, B> {
     shift: A,
     dist: B,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{median: …, p95: …}, {mu: …, sigma: …} or {mean: …, cv: …}"
+)]
 struct LognormalFields<V> {
     #[serde(skip_serializing_if = "Option::is_none")]
     median: Option<V>,
@@ -170,7 +192,10 @@ struct LognormalFields<V> {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{samples: [...]} or {quantiles: [[p, value], ...]}"
+)]
 struct EmpiricalFields<S, Q> {
     #[serde(skip_serializing_if = "Option::is_none")]
     samples: Option<S>,
@@ -178,8 +203,16 @@ struct EmpiricalFields<S, Q> {
     quantiles: Option<Q>,
 }
 
-const FAMILIES: &str = "constant, uniform, exponential, normal, lognormal, gamma, weibull, \
-                        pareto, empirical, discrete, mixture, shifted";
+/// The families, in the form serde lists known names (`config` suggests the closest).
+const FAMILIES: &str = "`constant`, `uniform`, `exponential`, `normal`, `lognormal`, `gamma`, \
+                        `weibull`, `pareto`, `empirical`, `discrete`, `mixture`, `shifted`";
+
+/// The error for a key that names no family.
+fn unknown_family<E: de::Error>(name: &str) -> E {
+    E::custom(format!(
+        "unknown distribution family `{name}`, expected one of {FAMILIES}"
+    ))
+}
 
 impl<V: DistValue> Serialize for LognormalSpec<V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -395,16 +428,15 @@ impl<'de, V: DistValue> Visitor<'de> for SpecVisitor<V> {
                 let ShiftedFields { shift, dist } = map.next_value()?;
                 DistSpec::Shifted { shift, dist }
             }
-            other => {
-                return Err(de::Error::custom(format!(
-                    "unknown distribution family \"{other}\"; expected one of {FAMILIES}"
-                )));
-            }
+            other => return Err(unknown_family(other)),
         };
         if let Some(extra) = map.next_key::<String>()? {
+            // Most often a misspelt family in a file over one that names the real one.
+            if !FAMILIES.contains(&format!("`{extra}`")) {
+                return Err(unknown_family(&extra));
+            }
             return Err(de::Error::custom(format!(
-                "a distribution map has exactly one key naming the family; \
-                 found \"{extra}\" after \"{family}\""
+                "a distribution names one family; found `{extra}` beside `{family}`"
             )));
         }
         Ok(spec)
