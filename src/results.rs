@@ -593,6 +593,9 @@ pub struct ScalingLines {
     pub policy: String,
     /// CPU utilisation lines, with labels (e.g. 0.7 "scale up > 70 %").
     pub cpu: Vec<(f64, String)>,
+    /// The rule's in-flight target per instance as a fraction of max concurrency, when it
+    /// scales on concurrency.
+    pub concurrency_target: Option<f64>,
     /// Max instances.
     pub max_instances: u32,
 }

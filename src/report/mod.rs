@@ -275,6 +275,7 @@ pub(crate) mod fixture {
             scaling: ScalingLines {
                 policy: "cloud_run".to_string(),
                 cpu: vec![(0.6, "scale target 60 %".to_string())],
+                concurrency_target: Some(0.6),
                 max_instances: 6,
             },
         }

@@ -64,6 +64,10 @@ impl ScalingPolicy for CloudRunPolicy {
         }
     }
 
+    fn concurrency_target(&self) -> Option<f64> {
+        (self.spec.concurrency_target.0 > 0.0).then_some(self.spec.concurrency_target.0)
+    }
+
     fn cpu_lines(&self) -> Vec<CpuLine> {
         if self.spec.cpu_target.0 > 0.0 {
             vec![(

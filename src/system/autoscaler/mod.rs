@@ -114,6 +114,9 @@ pub trait ScalingPolicy: Send {
     fn decide(&mut self, m: &ScalingMetrics) -> Decision;
     /// CPU-utilisation lines worth drawing on charts, with labels.
     fn cpu_lines(&self) -> Vec<CpuLine>;
+    /// The in-flight requests per instance the rule aims at, as a fraction of max concurrency
+    /// (`None` when it does not scale on concurrency), drawn on charts.
+    fn concurrency_target(&self) -> Option<f64>;
 }
 
 /// Builds the policy named in the experiment (`None` for `fixed`), or says which of its
@@ -148,7 +151,8 @@ impl Autoscaler {
             spec: spec.clone(),
             lines: ScalingLines {
                 policy: policy.as_ref().map_or("fixed", |p| p.name()).to_string(),
-                cpu: policy.map(|p| p.cpu_lines()).unwrap_or_default(),
+                cpu: policy.as_ref().map(|p| p.cpu_lines()).unwrap_or_default(),
+                concurrency_target: policy.and_then(|p| p.concurrency_target()),
                 max_instances,
             },
         })
@@ -263,6 +267,8 @@ mod tests {
             assert_eq!(compiled.lines.max_instances, 7);
             assert!(!compiled.lines.cpu.is_empty());
             assert_eq!(compiled.policy().expect("a policy").name(), key);
+            let by_concurrency = compiled.lines.concurrency_target;
+            assert_eq!(by_concurrency, (key == "cloud_run").then_some(0.6), "{key}");
         }
         let fixed = Autoscaler::compile(&AutoscalerSpec::Fixed, 3).expect("valid");
         assert_eq!(fixed.lines.policy, "fixed");

@@ -73,6 +73,10 @@ impl ScalingPolicy for ThresholdPolicy {
         }
     }
 
+    fn concurrency_target(&self) -> Option<f64> {
+        None
+    }
+
     fn cpu_lines(&self) -> Vec<CpuLine> {
         vec![
             (
