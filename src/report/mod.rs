@@ -2,6 +2,7 @@
 //! PNG charts and the manifest, swapped into place atomically); and the side-by-side table of
 //! several runs.
 
+mod canvas;
 pub mod capacity;
 pub mod columns;
 mod compare;

@@ -129,6 +129,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 y_floor: 1.0,
                 notes: Vec::new(),
                 warmup_label: true,
+                ticks: None,
             },
             Panel {
                 y_desc: "turn latency (s)",
@@ -137,6 +138,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 y_floor: 1.0,
                 notes: Vec::new(),
                 warmup_label: false,
+                ticks: None,
             },
             Panel {
                 y_desc: "failed requests/s",
@@ -145,6 +147,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 lines: errors,
                 y_floor: 0.1,
                 warmup_label: false,
+                ticks: None,
             },
             Panel {
                 y_desc: "instances",
@@ -153,6 +156,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 y_floor: 1.0,
                 notes: Vec::new(),
                 warmup_label: false,
+                ticks: None,
             },
         ];
         stacked_panels(area, &x, warmup_end, panels)

@@ -1,6 +1,16 @@
 //! The PNG charts: 1000x600, white background, a title, labelled axes and a legend each. Text
-//! uses the embedded DejaVu Sans font (no system fonts). Empty or NaN data never panics: the
-//! series is skipped and a chart with nothing left to draw says "no data".
+//! uses the embedded DejaVu Sans font (no system fonts), laid out and drawn by `canvas`. Empty
+//! or NaN data never panics: the series is skipped and a chart with nothing left to draw says
+//! "no data".
+//!
+//! What each chart tells a reader at a glance: the latency CDF marks the turn's p50, p95 and
+//! p99 (the summary's estimates) with their values beside a tail panel, the share of requests
+//! slower than x on a log scale; the breakdown runs one row per component, plus the turn's
+//! total, with labels past the whisker ends and the legend outside the bars; the cost chart
+//! names components in words and gives dollars per month and per session; the time series
+//! reads in minutes, or in hours for a long run (as `over_time.png` does), draws the rule's
+//! concurrency target when it scales on concurrency, and marks the intervals with an instance
+//! crash.
 
 use std::ops::Range;
 use std::path::Path;
@@ -9,19 +19,20 @@ use std::sync::OnceLock;
 use anyhow::{Context, anyhow};
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
-use plotters::coord::types::RangedCoordi32;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
+use super::canvas::{Canvas, FONT_BYTES};
 use super::format::{money, money_tick, pct, secs, tick};
-use crate::results::{BreakdownRow, MeasuredRequest, RunOutput, TimeSeriesRow};
+use crate::metrics::TurnComponent;
+use crate::results::{LatencySummary, MeasuredRequest, RunOutput, TimeSeriesRow};
 use crate::stats::Estimate;
 
 pub(super) const SIZE: (u32, u32) = (1000, 600);
 pub(super) const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 pub(super) const C_BLUE: RGBColor = RGBColor(31, 119, 180);
 pub(super) const C_ORANGE: RGBColor = RGBColor(255, 127, 14);
@@ -31,10 +42,12 @@ pub(super) const C_PURPLE: RGBColor = RGBColor(148, 103, 189);
 pub(super) const C_BROWN: RGBColor = RGBColor(140, 86, 75);
 pub(super) const C_GREY: RGBColor = RGBColor(127, 127, 127);
 pub(super) const C_DARK: RGBColor = RGBColor(50, 50, 50);
+/// The scaling rule's concurrency target.
+const C_PINK: RGBColor = RGBColor(227, 119, 194);
 /// Colours for the scaling rule's CPU lines, in turn.
 const RULE_COLOURS: [RGBColor; 3] = [C_RED, C_PURPLE, C_BROWN];
 
-pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type Area<'a> = DrawingArea<Canvas<'a>, Shift>;
 /// The signature every chart function shares.
 pub(super) type DrawFn = fn(&RunOutput, &Path) -> anyhow::Result<()>;
 /// Width of one category on a bar chart's discrete axis (integer coordinates keep plotters'
@@ -44,6 +57,8 @@ pub(super) const SLOT: i32 = 100;
 const PANEL_LEGEND_WIDTH: Range<u32> = 170..400;
 /// Legend entry geometry: swatch from 12 to 36 px, label from 44 px.
 const LEGEND_TEXT_X: i32 = 44;
+/// Days in the month the cost chart quotes: a Julian year's twelfth (365.25 / 12).
+pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 
 /// Registers the embedded font under `sans-serif`, once per process.
 fn ensure_font() -> anyhow::Result<()> {
@@ -78,7 +93,7 @@ pub(super) fn render_sized(
     ensure_font()?;
     let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        let root = Canvas(BitMapBackend::with_buffer(&mut pixels, size)).into_drawing_area();
         root.fill(&WHITE)?;
         let body = root.margin(8, 0, 0, 0).titled(title, (FONT, 26))?;
         draw(&body)?;
@@ -165,29 +180,143 @@ fn clip_x(pts: &[(f64, f64)], x_max: f64) -> Vec<(f64, f64)> {
     clipped
 }
 
-/// CDF of turn and session-start latency, x capped at the turn p99.9, with the `turn_p95` SLO
-/// bound as a dashed vertical line.
-pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
-    let turn = cdf_points(out, MeasuredRequest::Turn);
-    let start = cdf_points(out, MeasuredRequest::SessionStart);
-    let slo = out
-        .summary
+/// The turn percentiles the CDF marks: name, percent of requests at or below, seconds (the
+/// summary's estimates, so the chart and the terminal quote the same numbers); NaNs left out.
+fn percentile_marks(turn: &LatencySummary) -> Vec<(&'static str, f64, f64)> {
+    [
+        ("p50", 50.0, turn.p50.value),
+        ("p95", 95.0, turn.p95.value),
+        ("p99", 99.0, turn.p99.value),
+    ]
+    .into_iter()
+    .filter(|m| m.2.is_finite() && m.2 >= 0.0)
+    .collect()
+}
+
+/// A mark's label: `p95 11.6 s`.
+fn mark_label(name: &str, seconds: f64) -> String {
+    format!("{name} {}", secs(seconds))
+}
+
+/// Tail points of a CDF: x against the percent of requests slower than x, only where some are
+/// (a log axis has no zero).
+fn exceedance(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    pts.iter()
+        .map(|&(x, below)| (x, 100.0 - below))
+        .filter(|p| p.1 > 1e-9)
+        .collect()
+}
+
+/// The bottom of the tail panel's log axis: the power of ten at or below the smallest share.
+fn tail_floor(tails: &[&[(f64, f64)]]) -> f64 {
+    let least = tails
+        .iter()
+        .flat_map(|t| t.iter().map(|p| p.1))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .reduce(f64::min)
+        .unwrap_or(1.0);
+    10f64.powf(least.log10().floor()).min(1.0)
+}
+
+/// A percent tick of a log axis: `10 %`, `0.1 %`.
+fn percent_tick(v: &f64) -> String {
+    format!("{} %", tick(v))
+}
+
+/// The `turn_p95` SLO bound, when there is one.
+fn slo_p95(out: &RunOutput) -> Option<f64> {
+    out.summary
         .slo
         .checks
         .iter()
         .find(|c| c.name == "turn_p95")
         .map(|c| c.target)
-        .filter(|t| t.is_finite() && *t > 0.0);
-    render(path, "Latency distribution (CDF)", |area| {
+        .filter(|t| t.is_finite() && *t > 0.0)
+}
+
+/// Draws the SLO bound as a dashed vertical line over `y`, with its legend entry; off the
+/// scale, the entry alone says so.
+fn draw_slo<'a, 'b: 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, Canvas<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    slo: f64,
+    x_max: f64,
+    y: (f64, f64),
+) -> anyhow::Result<()> {
+    let legend = move |(x, y)| {
+        DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, C_RED.stroke_width(2))
+    };
+    if slo <= x_max {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(slo, y.0), (slo, y.1)],
+                10,
+                6,
+                C_RED.stroke_width(2),
+            ))?
+            .label(format!("SLO p95 ≤ {}", secs(slo)))
+            .legend(legend);
+    } else {
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
+            .label(format!("SLO p95 ≤ {} (off scale)", secs(slo)))
+            .legend(legend);
+    }
+    Ok(())
+}
+
+/// A text at a data point of a chart over `X` and `Y`.
+type PointLabel<X, Y> = ((<X as Ranged>::ValueType, <Y as Ranged>::ValueType), String);
+
+/// Draws each label at its point, offset by `offset` pixels and anchored `pos`, with a filled
+/// dot at the point when `dot` is set.
+fn draw_labels<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, Canvas<'b>, Cartesian2d<X, Y>>,
+    labels: Vec<PointLabel<X, Y>>,
+    dot: bool,
+    offset: (i32, i32),
+    pos: Pos,
+) -> anyhow::Result<()>
+where
+    X::ValueType: Clone + 'a,
+    Y::ValueType: Clone + 'a,
+{
+    let text = TextStyle::from((FONT, if dot { 14 } else { 13 }))
+        .color(&C_DARK)
+        .pos(pos);
+    let radius = if dot { 5 } else { 0 };
+    chart.draw_series(labels.into_iter().map(|(at, label)| {
+        EmptyElement::at(at)
+            + Circle::new((0, 0), radius, C_DARK.filled())
+            + Text::new(label, offset, text.clone())
+    }))?;
+    Ok(())
+}
+
+/// Two panels: the CDF of turn and session-start latency (x capped at the turn p99.9) with the
+/// turn's p50, p95 and p99 marked and written, and the tail, the percent of requests slower
+/// than x on a log scale up to the slowest. The `turn_p95` SLO bound is dashed in both.
+pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
+    let turn = cdf_points(out, MeasuredRequest::Turn);
+    let start = cdf_points(out, MeasuredRequest::SessionStart);
+    let slo = slo_p95(out);
+    let marks = percentile_marks(&out.summary.turn_latency_s);
+    render(path, "Latency distribution: CDF and tail", |area| {
         let body = x_at_percent(&turn, 99.9).or_else(|| x_at_percent(&start, 99.9));
         let Some(body) = body.filter(|b| *b > 0.0) else {
             return no_data(area, "no latency histogram");
         };
+        let curves = [
+            (MeasuredRequest::Turn.label(), &turn, C_BLUE),
+            (MeasuredRequest::SessionStart.label(), &start, C_ORANGE),
+        ];
+        let (left, right) = area.split_horizontally(area.dim_in_pixel().0 * 56 / 100);
+
         // Widen the axis to show the SLO bound unless that would squash the curves.
         let slo_on_scale = slo.filter(|t| *t <= 3.0 * body);
         let x_max = body.max(slo_on_scale.unwrap_or(0.0)) * 1.05;
-        let mut chart = ChartBuilder::on(area)
+        let mut chart = ChartBuilder::on(&left)
             .margin(12)
+            .caption("share at or below (CDF)", (FONT, 17))
             .x_label_area_size(50)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..x_max, 0.0..100.0)?;
@@ -200,10 +329,6 @@ pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()?;
-        let curves = [
-            (MeasuredRequest::Turn.label(), &turn, C_BLUE),
-            (MeasuredRequest::SessionStart.label(), &start, C_ORANGE),
-        ];
         for (label, pts, colour) in curves {
             if pts.is_empty() {
                 continue;
@@ -215,30 +340,63 @@ pub fn latency_cdf(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                     PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
                 });
         }
-        let slo_legend = move |(x, y)| {
-            DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, C_RED.stroke_width(2))
-        };
-        match (slo, slo_on_scale) {
-            (Some(t), Some(_)) => {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(t, 0.0), (t, 100.0)],
-                        10,
-                        6,
-                        C_RED.stroke_width(2),
-                    ))?
-                    .label(format!("SLO p95 ≤ {}", secs(t)))
-                    .legend(slo_legend);
-            }
-            (Some(t), None) => {
-                chart
-                    .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
-                    .label(format!("SLO p95 ≤ {} (off scale)", secs(t)))
-                    .legend(slo_legend);
-            }
-            _ => {}
+        if let Some(t) = slo {
+            draw_slo(&mut chart, t, x_max, (0.0, 100.0))?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        // Below and right of a point on a CDF the curve has no ink: the labels go there.
+        let below_right = Pos::new(HPos::Left, VPos::Top);
+        let dots: Vec<_> = marks
+            .iter()
+            .filter(|m| m.2 <= x_max)
+            .map(|&(name, at, x)| ((x, at), mark_label(name, x)))
+            .collect();
+        if !dots.is_empty() {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label("turn percentile")
+                .legend(|(x, y)| Circle::new((x + 12, y), 5, C_DARK.filled()));
+        }
+        draw_labels(&mut chart, dots, true, (8, 3), below_right)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+
+        let tails = [exceedance(&turn), exceedance(&start)];
+        let slowest = finite_max(tails.iter().flat_map(|t| t.iter().map(|p| p.0)));
+        let x_tail = slowest.unwrap_or(body).max(slo_on_scale.unwrap_or(0.0)) * 1.05;
+        let floor = tail_floor(&[&tails[0], &tails[1]]);
+        let mut chart = ChartBuilder::on(&right)
+            .margin(12)
+            .caption("tail: slower than x (log scale)", (FONT, 17))
+            .x_label_area_size(50)
+            .y_label_area_size(75)
+            .build_cartesian_2d(0.0..x_tail, (floor..100.0).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("latency (s)")
+            .y_desc("requests slower (%)")
+            .x_label_formatter(&tick)
+            .y_label_formatter(&percent_tick)
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()?;
+        for ((_, _, colour), pts) in curves.iter().zip(&tails) {
+            chart.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(3)))?;
+        }
+        if let Some(t) = slo.filter(|t| *t <= x_tail) {
+            chart.draw_series(DashedLineSeries::new(
+                vec![(t, floor), (t, 100.0)],
+                10,
+                6,
+                C_RED.stroke_width(2),
+            ))?;
+        }
+        // Above and right of a point on a falling tail the curve has no ink.
+        let above_right = Pos::new(HPos::Left, VPos::Bottom);
+        let dots = marks
+            .iter()
+            .filter(|m| m.2 <= x_tail)
+            .map(|&(name, at, x)| ((x, 100.0 - at), mark_label(name, x)))
+            .collect();
+        draw_labels(&mut chart, dots, true, (8, -3), above_right)
     })
 }
 
@@ -251,17 +409,17 @@ pub(super) struct Line {
 }
 
 impl Line {
-    /// A solid line from a time-series column (x in minutes, y scaled), NaN points dropped.
+    /// A solid line from a time-series column (x in `unit`s, y scaled), NaN points dropped.
     fn column(
         label: &str,
         colour: RGBColor,
-        rows: &[TimeSeriesRow],
+        (rows, unit): (&[TimeSeriesRow], TimeUnit),
         scale: f64,
         col: impl Fn(&TimeSeriesRow) -> f64,
     ) -> Self {
         let points = rows
             .iter()
-            .map(|r| (r.time_s / 60.0, col(r) * scale))
+            .map(|r| (r.time_s / unit.seconds, col(r) * scale))
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
         Self {
@@ -294,11 +452,65 @@ pub(super) struct Panel<'s> {
     pub(super) notes: Vec<(String, RGBColor)>,
     /// Label the warm-up shading in this panel's legend.
     pub(super) warmup_label: bool,
+    /// Instants marked by short ticks rising from the x axis, with their legend label.
+    pub(super) ticks: Option<Ticks>,
+}
+
+/// Instants marked on a panel (x in the panel's time unit).
+pub(super) struct Ticks {
+    label: &'static str,
+    colour: RGBColor,
+    at: Vec<f64>,
+}
+
+/// The unit of a time axis: seconds per unit and the axis description.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct TimeUnit {
+    seconds: f64,
+    x_desc: &'static str,
+}
+
+impl TimeUnit {
+    /// The unit `over_time.png` uses for a run this long (minutes, or hours for long runs), so
+    /// a run's two charts over time read alike.
+    fn for_span(span_s: f64) -> TimeUnit {
+        let (seconds, x_desc) = super::over_time::time_unit(span_s);
+        TimeUnit { seconds, x_desc }
+    }
+}
+
+/// The starts of the time-series buckets in which an instance crashed in some replication.
+fn crash_times(rows: &[TimeSeriesRow]) -> Vec<f64> {
+    rows.iter()
+        .filter(|r| r.instance_crashes > 0.0 && r.time_s.is_finite())
+        .map(|r| r.time_s)
+        .collect()
+}
+
+/// The rule's concurrency target over time: ready instances x max concurrency x the target
+/// fraction, the in-flight count above which it adds instances.
+fn concurrency_line(
+    (rows, unit): (&[TimeSeriesRow], TimeUnit),
+    target: f64,
+    max_concurrency: u32,
+) -> Line {
+    let per_instance = target * f64::from(max_concurrency);
+    let label = format!(
+        "concurrency target ({} per ready instance)",
+        tick(&per_instance)
+    );
+    Line {
+        dashed: true,
+        ..Line::column(&label, C_PINK, (rows, unit), per_instance, |r| {
+            r.instances_ready
+        })
+    }
 }
 
 /// What a legend entry shows beside its label.
 enum Swatch {
     Solid(RGBColor),
+    Tick(RGBColor),
     Dashed(RGBColor),
     Block(ShapeStyle),
 }
@@ -325,6 +537,10 @@ fn side_legend(area: &Area, entries: &[(String, Swatch)]) -> anyhow::Result<()> 
         let span = vec![(12, y), (36, y)];
         match swatch {
             Swatch::Solid(c) => area.draw(&PathElement::new(span, c.stroke_width(2)))?,
+            Swatch::Tick(c) => area.draw(&PathElement::new(
+                vec![(24, y - 7), (24, y + 7)],
+                c.stroke_width(2),
+            ))?,
             Swatch::Dashed(c) => {
                 area.draw(&DashedPathElement::new(span, 6, 4, c.stroke_width(2)))?
             }
@@ -346,6 +562,7 @@ impl Panel<'_> {
             .into_iter()
             .chain(lines)
             .chain(self.notes.iter().map(|n| n.0.as_str()))
+            .chain(self.ticks.as_ref().map(|t| t.label))
     }
 }
 
@@ -410,6 +627,15 @@ fn draw_panel(
             .into_iter()
             .map(|(label, c)| (label, Swatch::Dashed(c))),
     );
+    if let Some(t) = p.ticks.filter(|t| !t.at.is_empty()) {
+        let style = t.colour.stroke_width(2);
+        let height = y_max * 0.2;
+        chart.draw_series(
+            t.at.iter()
+                .map(|x| PathElement::new(vec![(*x, 0.0), (*x, height)], style)),
+        )?;
+        entries.push((t.label.to_string(), Swatch::Tick(t.colour)));
+    }
     if !drawn {
         let (w, h) = chart.plotting_area().dim_in_pixel();
         let style = TextStyle::from((FONT, 18))
@@ -424,30 +650,30 @@ fn draw_panel(
     side_legend(&legend_area, &entries)
 }
 
-/// Three stacked panels over time (minutes): instances ready/starting with the max-instances
-/// bound; CPU utilisation with the scaling rule's CPU lines; in-flight and pending requests.
-/// The warm-up is shaded.
+/// Three stacked panels over time (minutes in minutes, hours for long runs): instances
+/// ready/starting with the max-instances bound and ticks where an instance crashed; CPU
+/// utilisation with the scaling rule's CPU lines; in-flight and pending requests with the
+/// rule's concurrency target when it scales on concurrency. The warm-up is shaded.
 pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
     let rows = &out.timeseries;
     render(path, "Instances, CPU and requests over time", |area| {
-        let times = || {
-            rows.iter()
-                .map(|r| r.time_s / 60.0)
-                .filter(|t| t.is_finite())
-        };
-        let (Some(x0), Some(x1)) = (times().reduce(f64::min), times().reduce(f64::max)) else {
+        let times = || rows.iter().map(|r| r.time_s).filter(|t| t.is_finite());
+        let (Some(t0), Some(t1)) = (times().reduce(f64::min), times().reduce(f64::max)) else {
             return no_data(area, "empty time series");
         };
+        let unit = TimeUnit::for_span(t1 - t0);
+        let (x0, x1) = (t0 / unit.seconds, t1 / unit.seconds);
         let x = x0..if x1 > x0 { x1 } else { x0 + 1.0 };
-        let warmup_end = out.summary.warmup_s / 60.0;
+        let warmup_end = out.summary.warmup_s / unit.seconds;
         let warmup_end = if warmup_end.is_finite() {
             warmup_end
         } else {
             0.0
         };
+        let series = (rows.as_slice(), unit);
         let instances = vec![
-            Line::column("ready", C_BLUE, rows, 1.0, |r| r.instances_ready),
-            Line::column("starting", C_ORANGE, rows, 1.0, |r| r.instances_starting),
+            Line::column("ready", C_BLUE, series, 1.0, |r| r.instances_ready),
+            Line::column("starting", C_ORANGE, series, 1.0, |r| r.instances_starting),
         ];
         let peak = finite_max(instances.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
         let cap = f64::from(out.scaling.max_instances);
@@ -462,19 +688,32 @@ pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 instances.push(Line::level(label, C_RED, cap, &x));
             }
         }
-        let mut cpu = vec![Line::column("CPU utilisation", C_GREEN, rows, 100.0, |r| {
-            r.cpu_utilization
-        })];
+        let crashes = Ticks {
+            label: "instance crash",
+            colour: C_BROWN,
+            at: crash_times(rows).iter().map(|t| t / unit.seconds).collect(),
+        };
+        let mut cpu = vec![Line::column(
+            "CPU utilisation",
+            C_GREEN,
+            series,
+            100.0,
+            |r| r.cpu_utilization,
+        )];
         for (i, (level, label)) in out.scaling.cpu.iter().enumerate() {
             if level.is_finite() {
                 let colour = RULE_COLOURS[i % RULE_COLOURS.len()];
                 cpu.push(Line::level(label.clone(), colour, level * 100.0, &x));
             }
         }
-        let requests = vec![
-            Line::column("in flight", C_PURPLE, rows, 1.0, |r| r.in_flight),
-            Line::column("pending", C_RED, rows, 1.0, |r| r.pending),
+        let mut requests = vec![
+            Line::column("in flight", C_PURPLE, series, 1.0, |r| r.in_flight),
+            Line::column("pending", C_RED, series, 1.0, |r| r.pending),
         ];
+        let max_concurrency = out.summary.inputs.max_concurrency;
+        if let Some(target) = out.scaling.concurrency_target.filter(|t| t.is_finite()) {
+            requests.push(concurrency_line(series, target, max_concurrency));
+        }
         let panels = [
             Panel {
                 y_desc: "instances",
@@ -483,6 +722,7 @@ pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 y_floor: 1.0,
                 notes,
                 warmup_label: true,
+                ticks: Some(crashes),
             },
             Panel {
                 y_desc: "CPU (%)",
@@ -491,14 +731,16 @@ pub fn instances_cpu(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
                 y_floor: 100.0 / 1.12,
                 notes: Vec::new(),
                 warmup_label: false,
+                ticks: None,
             },
             Panel {
                 y_desc: "requests",
-                x_desc: Some("simulated time (min)"),
+                x_desc: Some(unit.x_desc),
                 lines: requests,
                 y_floor: 1.0,
                 notes: Vec::new(),
                 warmup_label: false,
+                ticks: None,
             },
         ];
         stacked_panels(area, &x, warmup_end, panels)
@@ -528,7 +770,7 @@ pub(super) fn stacked_panels<const N: usize>(
 
 /// Draws the legend box.
 pub(super) fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
+    chart: &mut ChartContext<'a, Canvas<'b>, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
     chart
@@ -541,21 +783,11 @@ pub(super) fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
     Ok(())
 }
 
-/// Which way a chart's 95 % interval whiskers run.
-#[derive(Clone, Copy)]
-enum Direction {
-    /// Up a vertical bar.
-    Vertical,
-    /// Along a horizontal bar.
-    Horizontal,
-}
-
-/// Draws 95 % interval whiskers, each a line between its two ends, with one "95 % CI" legend
-/// entry drawn the same way round; nothing when there are none.
+/// Draws 95 % interval whiskers along horizontal bars, each a line between its two ends, with
+/// one "95 % CI" legend entry; nothing when there are none.
 fn draw_whiskers<'a, 'b: 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
+    chart: &mut ChartContext<'a, Canvas<'b>, Cartesian2d<X, Y>>,
     whiskers: impl Iterator<Item = [(X::ValueType, Y::ValueType); 2]>,
-    direction: Direction,
 ) -> anyhow::Result<()>
 where
     X::ValueType: Clone + 'a,
@@ -571,10 +803,7 @@ where
     chart
         .draw_series(lines)?
         .label("95 % CI")
-        .legend(move |(x, y)| match direction {
-            Direction::Vertical => PathElement::new(vec![(x + 12, y - 7), (x + 12, y + 7)], style),
-            Direction::Horizontal => PathElement::new(vec![(x, y), (x + 24, y)], style),
-        });
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
     Ok(())
 }
 
@@ -609,85 +838,238 @@ pub(super) fn category_name(names: &[&str], v: i32) -> String {
         .map_or_else(String::new, |s| s.to_string())
 }
 
-/// Grouped bars per latency component: mean and p95 seconds per turn, with 95 % intervals.
-pub fn latency_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
-    let rows = &out.summary.latency_breakdown_s;
-    render(path, "Where turn time goes: latency by component", |area| {
-        let top = finite_max(
-            rows.iter()
-                .flat_map(|r| [r.mean.value, r.p95.value, r.mean.ci95[1], r.p95.ci95[1]]),
-        );
-        if rows.is_empty() || !top.is_some_and(|t| t > 0.0) {
-            return no_data(area, "empty latency breakdown");
-        }
-        let names: Vec<&str> = rows.iter().map(|r| r.component.label()).collect();
-        let y_max = axis_top(top, 1.15);
-        // Gap between a bar (or its whisker) and its value label.
-        let lift = y_max * 0.01;
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d(categories(rows.len()), 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|v| category_name(&names, *v))
-            .x_desc("pipeline component")
-            .y_desc("seconds per turn (s)")
-            .y_label_formatter(&tick)
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()?;
-        // Each bar: which estimate, its left and right edge within the slot, colour, label.
-        type Pick = fn(&BreakdownRow) -> Estimate;
-        let bars: [(Pick, i32, i32, RGBColor, &str); 2] = [
-            (|r| r.mean, 12, 49, C_BLUE, "mean"),
-            (|r| r.p95, 51, 88, C_ORANGE, "p95"),
-        ];
-        let slots = || (0..).step_by(SLOT as usize).zip(rows.iter());
-        for (pick, left, right, colour, label) in bars {
-            chart
-                .draw_series(slots().filter_map(|(x, r)| {
-                    let v = pick(r).value;
-                    v.is_finite().then(|| {
-                        Rectangle::new([(x + left, 0.0), (x + right, v.max(0.0))], colour.filled())
-                    })
-                }))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 24, y + 6)], colour.filled())
-                });
-        }
-        let whiskers = slots().flat_map(|(x, r)| {
-            bars.iter().filter_map(move |&(pick, left, right, _, _)| {
-                let (lo, hi) = ci_bounds(&pick(r))?;
-                let mid = x + (left + right) / 2;
-                Some([(mid, lo), (mid, hi)])
-            })
-        });
-        draw_whiskers(&mut chart, whiskers, Direction::Vertical)?;
-        chart.draw_series(slots().flat_map(|(x, r)| {
-            bars.iter().filter_map(move |&(pick, left, right, _, _)| {
-                let e = pick(r);
-                let top = ci_bounds(&e).map_or(e.value, |(_, hi)| hi.max(e.value));
-                e.value.is_finite().then(|| {
-                    bar_label(
-                        secs(e.value),
-                        (x + (left + right) / 2, top.max(0.0) + lift),
-                        Pos::new(HPos::Center, VPos::Bottom),
-                    )
-                })
-            })
-        }))?;
-        // Upper right: the first components (pending, CPU) are the ones that grow tall.
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
-    })
+/// The right end of a bar axis that leaves room past each bar for its label: a bar ending at
+/// `end` (data units) with a label `label_px` wide, on a plot `plot_px` wide. Zero when no bar
+/// has a positive end.
+fn axis_with_labels(ends: &[(f64, u32)], plot_px: u32) -> f64 {
+    let plot = f64::from(plot_px);
+    ends.iter()
+        .filter(|e| e.0.is_finite() && e.0 > 0.0)
+        .map(|&(end, label)| end * plot / (plot - f64::from(label) - 14.0).max(plot * 0.3))
+        .fold(0.0, f64::max)
 }
 
-/// Horizontal bars of dollars per day by cost component, largest on top, total in the title.
+/// Where a value label sits past the end of a horizontal bar: left-aligned, centred on it.
+fn after_bar() -> Pos {
+    Pos::new(HPos::Left, VPos::Center)
+}
+
+/// The right end of an estimate's drawing: its interval's upper end, or the value.
+fn drawn_end(e: &Estimate) -> f64 {
+    ci_bounds(e)
+        .map_or(e.value, |(_, hi)| hi.max(e.value))
+        .max(0.0)
+}
+
+/// A turn-time component in words.
+pub(super) fn component_label(c: TurnComponent) -> &'static str {
+    match c {
+        TurnComponent::Pending => "waiting for a slot",
+        TurnComponent::Cpu => "CPU",
+        TurnComponent::CpuContention => "CPU contention",
+        TurnComponent::Llm => "LLM calls",
+        TurnComponent::RetryBackoff => "retry backoff",
+        TurnComponent::Datastore => "datastore",
+    }
+}
+
+/// The label of the breakdown's total row.
+const TURN_TOTAL: &str = "turn (total)";
+
+/// Width of the y-axis label area of a horizontal bar chart with these category names.
+fn name_area(area: &Area, names: &[&str]) -> anyhow::Result<u32> {
+    let style = TextStyle::from((FONT, 15));
+    let mut widest = 0;
+    for name in names {
+        widest = widest.max(area.estimate_text_size(name, &style)?.0);
+    }
+    Ok((widest + 24).clamp(90, 320))
+}
+
+/// The right end of the value axis of a horizontal bar chart with these category names, whose
+/// bars end at the given values and carry the given labels past their ends.
+fn bar_axis_end(
+    area: &Area,
+    names: &[&str],
+    labelled: &[(f64, String)],
+    top: Option<f64>,
+) -> anyhow::Result<f64> {
+    let text = TextStyle::from((FONT, 13));
+    let mut ends = Vec::with_capacity(labelled.len());
+    for (end, label) in labelled {
+        ends.push((*end, area.estimate_text_size(label, &text)?.0));
+    }
+    let plot_px = area
+        .dim_in_pixel()
+        .0
+        .saturating_sub(name_area(area, names)? + 24);
+    Ok(axis_with_labels(&ends, plot_px).max(axis_top(top, 1.05)))
+}
+
+/// The chart of a horizontal bar chart: one category per name (the first at the bottom), the
+/// value axis from 0 to `x_max` with its ticks and description.
+fn horizontal_bars<'a, 'b>(
+    area: &'a Area<'b>,
+    names: &[&str],
+    x_max: f64,
+    x_ticks: &dyn Fn(&f64) -> String,
+    x_desc: &str,
+) -> anyhow::Result<BarChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(name_area(area, names)?)
+        .build_cartesian_2d(0.0..x_max, categories(names.len()))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_label_formatter(&|v| category_name(names, *v))
+        .x_label_formatter(x_ticks)
+        .x_desc(x_desc)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()?;
+    Ok(chart)
+}
+
+/// A horizontal bar chart: values along x, categories up y.
+type BarChart<'a, 'b> =
+    ChartContext<'a, Canvas<'b>, Cartesian2d<RangedCoordf64, WithKeyPoints<RangedCoordi32>>>;
+
+/// Horizontal bars per latency component, mean and p95 seconds per turn with 95 % intervals,
+/// the first component on top and the turn's own mean and p95 at the bottom; each value
+/// written past its whisker, the legend beside the plot.
+pub fn latency_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
+    let turn = &out.summary.turn_latency_s;
+    let components = &out.summary.latency_breakdown_s;
+    // Bottom up: the total, then the components from the last to the first.
+    let rows: Vec<(&str, [Estimate; 2])> = std::iter::once((TURN_TOTAL, [turn.mean, turn.p95]))
+        .chain(
+            components
+                .iter()
+                .rev()
+                .map(|r| (component_label(r.component), [r.mean, r.p95])),
+        )
+        .collect();
+    render(
+        path,
+        "Where turn time goes: seconds per turn by component",
+        |area| {
+            let top = finite_max(rows.iter().flat_map(|r| r.1.iter().map(drawn_end)));
+            if components.is_empty() || !top.is_some_and(|t| t > 0.0) {
+                return no_data(area, "empty latency breakdown");
+            }
+            let legend_px = 130;
+            let (plot_area, legend_area) =
+                area.split_horizontally(area.dim_in_pixel().0.saturating_sub(legend_px));
+            let names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+            let mut labelled = Vec::new();
+            for (_, estimates) in &rows {
+                for e in estimates.iter().filter(|e| e.value.is_finite()) {
+                    labelled.push((drawn_end(e), secs(e.value)));
+                }
+            }
+            let x_max = bar_axis_end(&plot_area, &names, &labelled, top)?;
+            let mut chart =
+                horizontal_bars(&plot_area, &names, x_max, &tick, "seconds per turn (s)")?;
+            // Each bar: which estimate, its bottom and top edge within the slot, colour.
+            let bars: [(usize, i32, i32, RGBColor); 2] =
+                [(0, 52, 88, C_BLUE), (1, 12, 48, C_ORANGE)];
+            let slots = || (0..).step_by(SLOT as usize).zip(rows.iter());
+            for (i, low, high, colour) in bars {
+                chart.draw_series(slots().filter_map(|(y, r)| {
+                    let v = r.1[i].value;
+                    v.is_finite().then(|| {
+                        Rectangle::new([(0.0, y + low), (v.max(0.0), y + high)], colour.filled())
+                    })
+                }))?;
+            }
+            // The total is not a component: a dashed rule sets it apart.
+            chart.draw_series(DashedLineSeries::new(
+                vec![(0.0, SLOT), (x_max, SLOT)],
+                6,
+                4,
+                C_GREY.stroke_width(1),
+            ))?;
+            let whiskers = slots().flat_map(|(y, r)| {
+                bars.iter().filter_map(move |&(i, low, high, _)| {
+                    let (lo, hi) = ci_bounds(&r.1[i])?;
+                    let mid = y + (low + high) / 2;
+                    Some([(lo, mid), (hi, mid)])
+                })
+            });
+            draw_whiskers(&mut chart, whiskers)?;
+            let values = slots().flat_map(|(y, r)| {
+                bars.iter().filter_map(move |&(i, low, high, _)| {
+                    let e = &r.1[i];
+                    e.value
+                        .is_finite()
+                        .then(|| ((drawn_end(e), y + (low + high) / 2), secs(e.value)))
+                })
+            });
+            draw_labels(&mut chart, values.collect(), false, (6, 0), after_bar())?;
+            side_legend(
+                &legend_area,
+                &[
+                    ("mean".to_string(), Swatch::Block(C_BLUE.filled())),
+                    ("p95".to_string(), Swatch::Block(C_ORANGE.filled())),
+                    ("95 % CI".to_string(), Swatch::Solid(C_DARK)),
+                ],
+            )
+        },
+    )
+}
+
+/// A cost component in words (`llm_output` is `LLM output tokens`); a name this table does not
+/// know is shown as written, underscores as spaces.
+pub(super) fn cost_label(name: &str) -> String {
+    let known = match name {
+        "cloud_run_cpu" => "Cloud Run vCPU",
+        "cloud_run_memory" => "Cloud Run memory",
+        "cloud_run_idle" => "Cloud Run idle min instances",
+        "cloud_run_requests" => "Cloud Run requests",
+        "llm_input" => "LLM input tokens",
+        "llm_output" => "LLM output tokens",
+        "firestore_reads" => "Firestore reads",
+        "firestore_writes" => "Firestore writes",
+        "firestore_deletes" => "Firestore deletes",
+        other => return other.replace('_', " "),
+    };
+    known.to_string()
+}
+
+/// A cost bar's label: per month, per session (the component's share of the session's cost)
+/// when sessions started, and the share of the total.
+fn cost_bar_label(per_day: f64, share: f64, per_session: Option<f64>) -> String {
+    let session = per_session
+        .filter(|s| s.is_finite())
+        .map(|s| format!(" · {}/session", money(s * share)))
+        .unwrap_or_default();
+    format!(
+        "{}/month{session} · {}",
+        money(per_day * DAYS_PER_MONTH),
+        pct(share)
+    )
+}
+
+/// The cost chart's title: the total per month, per day and per session.
+fn cost_title(per_day: f64, per_session: Option<f64>) -> String {
+    let session = per_session
+        .filter(|s| s.is_finite())
+        .map(|s| format!(" · {}/session", money(s)))
+        .unwrap_or_default();
+    format!(
+        "Cost by component: {}/month · {}/day{session}",
+        money(per_day * DAYS_PER_MONTH),
+        money(per_day)
+    )
+}
+
+/// Horizontal bars of dollars per month by cost component, largest on top, each labelled with
+/// its dollars per month and per session and its share; the totals in the title.
 pub fn cost_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
     let cost = &out.summary.cost_usd;
+    let per_session = cost.per_session.map(|e| e.value);
     let mut rows: Vec<_> = cost
         .breakdown
         .iter()
@@ -695,61 +1077,50 @@ pub fn cost_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
         .collect();
     // Ascending, so the largest lands at the top of the y axis.
     rows.sort_by(|a, b| a.per_day.value.total_cmp(&b.per_day.value));
-    let title = format!(
-        "Cost per day by component — total {}/day",
-        money(cost.per_day.value)
-    );
+    let title = cost_title(cost.per_day.value, per_session);
+    let monthly = |e: &Estimate| Estimate {
+        value: e.value * DAYS_PER_MONTH,
+        ci95: e.ci95.map(|b| b * DAYS_PER_MONTH),
+    };
     render(path, &title, |area| {
-        let top = finite_max(
-            rows.iter()
-                .flat_map(|r| [r.per_day.value, r.per_day.ci95[1]]),
-        );
+        let top = finite_max(rows.iter().map(|r| drawn_end(&monthly(&r.per_day))));
         if rows.is_empty() || !top.is_some_and(|t| t > 0.0) {
             return no_data(area, "no cost components");
         }
-        let names: Vec<&str> = rows.iter().map(|r| r.component.as_str()).collect();
-        let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-        let label_width = u32::try_from(longest).unwrap_or(u32::MAX / 16) * 9 + 40;
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(label_width.clamp(90, 320))
-            .build_cartesian_2d(0.0..axis_top(top, 1.4), categories(rows.len()))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_label_formatter(&|v| category_name(&names, *v))
-            .x_label_formatter(&money_tick)
-            .x_desc("US dollars per day")
-            .y_desc("component")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()?;
+        let names: Vec<String> = rows.iter().map(|r| cost_label(&r.component)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|r| cost_bar_label(r.per_day.value, r.share, per_session))
+            .collect();
+        let labelled: Vec<(f64, String)> = rows
+            .iter()
+            .zip(&labels)
+            .map(|(r, l)| (drawn_end(&monthly(&r.per_day)), l.clone()))
+            .collect();
+        let x_max = bar_axis_end(area, &names, &labelled, top)?;
+        let x_desc = "US dollars per month (a month is 365.25 / 12 days)";
+        let mut chart = horizontal_bars(area, &names, x_max, &money_tick, x_desc)?;
         let slots = || (0..).step_by(SLOT as usize).zip(rows.iter());
         chart
             .draw_series(slots().map(|(y, r)| {
                 Rectangle::new(
-                    [(0.0, y + 15), (r.per_day.value.max(0.0), y + 85)],
+                    [(0.0, y + 15), (monthly(&r.per_day).value.max(0.0), y + 85)],
                     C_GREEN.filled(),
                 )
             }))?
-            .label("dollars per day (share of total)")
+            .label("dollars per month")
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 24, y + 6)], C_GREEN.filled()));
         let whiskers = slots().filter_map(|(y, r)| {
-            let (lo, hi) = ci_bounds(&r.per_day)?;
+            let (lo, hi) = ci_bounds(&monthly(&r.per_day))?;
             let mid = y + SLOT / 2;
             Some([(lo, mid), (hi, mid)])
         });
-        draw_whiskers(&mut chart, whiskers, Direction::Horizontal)?;
-        chart.draw_series(slots().map(|(y, r)| {
-            let v = r.per_day.value;
-            let end = ci_bounds(&r.per_day).map_or(v, |(_, hi)| hi.max(v));
-            bar_label(
-                format!("  {} ({})", money(v), pct(r.share)),
-                (end.max(0.0), y + SLOT / 2),
-                Pos::new(HPos::Left, VPos::Center),
-            )
-        }))?;
+        draw_whiskers(&mut chart, whiskers)?;
+        let values = slots()
+            .zip(labels)
+            .map(|((y, r), label)| ((drawn_end(&monthly(&r.per_day)), y + SLOT / 2), label));
+        draw_labels(&mut chart, values.collect(), false, (6, 0), after_bar())?;
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
@@ -907,5 +1278,204 @@ mod tests {
         );
         assert_eq!(x_at_percent(&pts, 99.9), Some(3.0));
         assert_eq!(x_at_percent(&pts, 40.0), Some(1.0));
+    }
+
+    /// The rows of `picture` in which `colour` appears, as shares of the height.
+    fn rows_with(picture: &Picture, colour: RGBColor) -> Option<(f64, f64)> {
+        let want = [colour.0, colour.1, colour.2];
+        let ys: Vec<u32> = picture
+            .0
+            .enumerate_pixels()
+            .filter(|p| p.2.0 == want)
+            .map(|p| p.1)
+            .collect();
+        let h = f64::from(SIZE.1);
+        Some((
+            f64::from(*ys.iter().min()?) / h,
+            f64::from(*ys.iter().max()?) / h,
+        ))
+    }
+
+    #[test]
+    fn the_cdf_marks_the_turn_percentiles_in_both_panels() {
+        let out = sample_output();
+        let marks = percentile_marks(&out.summary.turn_latency_s);
+        let t = &out.summary.turn_latency_s;
+        assert_eq!(
+            marks,
+            vec![
+                ("p50", 50.0, t.p50.value),
+                ("p95", 95.0, t.p95.value),
+                ("p99", 99.0, t.p99.value)
+            ]
+        );
+        assert_eq!(mark_label("p95", 11.62), "p95 11.6 s");
+        assert_eq!(mark_label("p50", 0.8504), "p50 850 ms");
+        let mut nan = out.summary.turn_latency_s.clone();
+        nan.p99.value = f64::NAN;
+        assert_eq!(percentile_marks(&nan).len(), 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cdf.png");
+        latency_cdf(&out, &path).unwrap();
+        let picture = Picture::open(&path);
+        // The dots (filled, exactly C_DARK) in the left and in the right panel.
+        let dark = [C_DARK.0, C_DARK.1, C_DARK.2];
+        let dots = |from: u32, to: u32| {
+            picture
+                .0
+                .enumerate_pixels()
+                .filter(|p| (from..to).contains(&p.0) && p.1 > 60 && p.1 < 540 && p.2.0 == dark)
+                .count()
+        };
+        assert!(
+            dots(90, 540) > 150,
+            "left panel: {} dot pixels",
+            dots(90, 540)
+        );
+        assert!(
+            dots(640, 1000) > 150,
+            "tail panel: {} dot pixels",
+            dots(640, 1000)
+        );
+    }
+
+    #[test]
+    fn the_tail_is_the_share_slower_on_a_power_of_ten_floor() {
+        let pts = [(0.0, 0.0), (1.0, 90.0), (2.0, 99.95), (3.0, 100.0)];
+        let tail = exceedance(&pts);
+        assert_eq!(
+            tail.len(),
+            3,
+            "the point with none slower is dropped: {tail:?}"
+        );
+        assert_eq!(tail[0], (0.0, 100.0));
+        assert!((tail[1].1 - 10.0).abs() < 1e-9 && (tail[2].1 - 0.05).abs() < 1e-9);
+        assert!((tail_floor(&[&tail]) - 0.01).abs() < 1e-12);
+        assert_eq!(tail_floor(&[&[]]), 1.0);
+        assert_eq!(percent_tick(&0.1), "0.1 %");
+    }
+
+    #[test]
+    fn the_time_axis_reads_minutes_for_hours_long_runs_then_hours() {
+        let minutes = TimeUnit::for_span(40.0 * 60.0);
+        assert_eq!(minutes.seconds, 60.0);
+        assert_eq!(minutes.x_desc, "simulated time (min)");
+        assert_eq!(TimeUnit::for_span(2.0 * 3600.0), minutes);
+        let hours = TimeUnit::for_span(24.0 * 3600.0);
+        assert_eq!(hours.seconds, 3600.0);
+        assert_eq!(hours.x_desc, "simulated time (h)");
+    }
+
+    #[test]
+    fn crashes_and_the_concurrency_target_come_from_the_rows() {
+        let mut out = sample_output();
+        out.timeseries[3].instance_crashes = 0.1;
+        out.timeseries[7].instance_crashes = 2.0;
+        let at = [out.timeseries[3].time_s, out.timeseries[7].time_s];
+        assert_eq!(crash_times(&out.timeseries), at);
+
+        let unit = TimeUnit::for_span(3600.0);
+        let line = concurrency_line((&out.timeseries, unit), 0.6, 20);
+        assert_eq!(line.label, "concurrency target (12 per ready instance)");
+        assert!(line.dashed);
+        for (p, r) in line.points.iter().zip(&out.timeseries) {
+            assert_eq!(*p, (r.time_s / 60.0, r.instances_ready * 12.0));
+        }
+
+        // Drawn: crash ticks in the instances panel (top third), the target in the requests
+        // panel (bottom third); neither without crashes or a concurrency rule.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inst.png");
+        instances_cpu(&out, &path).unwrap();
+        let picture = Picture::open(&path);
+        let (top, bottom) = rows_with(&picture, C_BROWN).expect("crash ticks");
+        assert!(
+            top > 0.05 && bottom < 0.36,
+            "crash ticks from {top:.2} to {bottom:.2}"
+        );
+        let (top, bottom) = rows_with(&picture, C_PINK).expect("concurrency target");
+        assert!(
+            top > 0.66 && bottom < 0.95,
+            "target from {top:.2} to {bottom:.2}"
+        );
+
+        let mut plain = sample_output();
+        plain.scaling.concurrency_target = None;
+        instances_cpu(&plain, &path).unwrap();
+        let picture = Picture::open(&path);
+        assert_eq!(picture.coverage(C_BROWN).0, 0);
+        assert_eq!(picture.coverage(C_PINK).0, 0);
+    }
+
+    #[test]
+    fn components_and_costs_are_named_in_words() {
+        let labels: Vec<&str> = TurnComponent::ALL.map(component_label).to_vec();
+        assert!(labels.iter().all(|l| !l.contains('_')), "{labels:?}");
+        for (i, l) in labels.iter().enumerate() {
+            assert!(!labels[..i].contains(l), "{l} twice");
+        }
+        for name in crate::system::cost::COST_NAMES {
+            let label = cost_label(name);
+            assert_ne!(label, name.replace('_', " "), "{name} has no plain label");
+            assert!(!label.contains('_'));
+        }
+        assert_eq!(cost_label("llm_output"), "LLM output tokens");
+        assert_eq!(cost_label("cloud_run_cpu"), "Cloud Run vCPU");
+        assert_eq!(cost_label("gpu_hours"), "gpu hours");
+    }
+
+    #[test]
+    fn cost_labels_give_month_session_and_share() {
+        // The phase2 figures: $28.19 a day, 69.2 % of $0.0023 a session.
+        assert_eq!(
+            cost_bar_label(28.19, 0.692, Some(0.0023)),
+            "$858.03/month · $0.0016/session · 69.2 %"
+        );
+        assert_eq!(cost_bar_label(2.07, 0.051, None), "$63.01/month · 5.1 %");
+        assert_eq!(
+            cost_title(40.72, Some(0.0023)),
+            "Cost by component: $1,239/month · $40.72/day · $0.0023/session"
+        );
+        assert_eq!(
+            cost_title(40.72, Some(f64::NAN)),
+            "Cost by component: $1,239/month · $40.72/day"
+        );
+        assert!((DAYS_PER_MONTH - 30.4375).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bar_axes_leave_room_for_the_labels() {
+        // A bar at 10 with a 100 px label on a 500 px plot: 10 must sit at 500 - 114 px.
+        let end = axis_with_labels(&[(10.0, 100), (2.0, 40)], 500);
+        assert!((end - 10.0 * 500.0 / 386.0).abs() < 1e-9, "{end}");
+        assert_eq!(axis_with_labels(&[(f64::NAN, 10), (0.0, 10)], 500), 0.0);
+        // A label wider than the plot still leaves the bars 30 % of it.
+        assert!((axis_with_labels(&[(1.0, 900)], 500) - 1.0 / 0.3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_breakdown_has_a_total_row_and_its_legend_outside_the_bars() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("breakdown.png");
+        let out = sample_output();
+        latency_breakdown(&out, &path).unwrap();
+        let picture = Picture::open(&path);
+        // The legend's swatches sit right of every bar: the bars end before x = 870.
+        let blue = [C_BLUE.0, C_BLUE.1, C_BLUE.2];
+        let right: Vec<u32> = picture
+            .0
+            .enumerate_pixels()
+            .filter(|p| p.2.0 == blue)
+            .map(|p| p.0)
+            .collect();
+        let legend = right.iter().filter(|x| **x >= 870).count();
+        assert!(
+            legend > 100 && legend < 600,
+            "{legend} legend swatch pixels"
+        );
+        // The total row (the turn's mean, the widest blue bar) is the lowest bar.
+        let (_, bottom) = rows_with(&picture, C_BLUE).unwrap();
+        assert!(bottom > 0.8, "lowest blue at {bottom:.2}");
     }
 }
