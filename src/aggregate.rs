@@ -135,6 +135,16 @@ fn histogram_rows(metric: MeasuredRequest, h: &Histogram<u64>) -> Vec<HistogramR
         .collect()
 }
 
+/// `x` to 12 significant digits: a time average of a whole number of users or instances is
+/// computed as a sum of products, which leaves noise in the last digits (499.9999999999988
+/// users for 500); 12 digits are far beyond any interval and read as the number it is.
+fn settle(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
 /// The replications' time series averaged bucket by bucket, except the turn percentiles and
 /// their sample count, which come from the bucket's turns pooled over replications.
 fn average_series(reps: &[ReplicationResult], pooled: &[IntervalLatencies]) -> Vec<TimeSeriesRow> {
@@ -153,7 +163,7 @@ fn average_series(reps: &[ReplicationResult], pooled: &[IntervalLatencies]) -> V
                 if v.is_empty() {
                     f64::NAN
                 } else {
-                    v.iter().sum::<f64>() / v.len() as f64
+                    settle(v.iter().sum::<f64>() / v.len() as f64)
                 }
             };
             TimeSeriesRow {
@@ -206,7 +216,7 @@ fn load_curve(reps: &[ReplicationResult], series: &[TimeSeriesRow], warmup: f64)
                 if rows.is_empty() {
                     f64::NAN
                 } else {
-                    rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64
+                    settle(rows.iter().map(|r| f(r)).sum::<f64>() / rows.len() as f64)
                 }
             };
             LoadPoint {
@@ -350,9 +360,10 @@ fn errors(reps: Replications) -> (ErrorCounts, Estimate, Estimate) {
 
 fn instances(reps: Replications) -> InstanceSummary {
     InstanceSummary {
-        mean: reps.estimate(|r| (r.integrals.ready + r.integrals.starting) / r.window),
+        mean: reps.estimate(|r| settle((r.integrals.ready + r.integrals.starting) / r.window)),
         max: reps.estimate(|r| f64::from(r.max_instances)),
         cold_starts: reps.total(|r| r.measured.counts.cold_starts),
+        crashes: reps.total(|r| r.measured.counts.instance_crashes),
     }
 }
 
@@ -370,8 +381,8 @@ fn cpu(reps: Replications) -> CpuSummary {
 
 fn concurrency(reps: Replications) -> ConcurrencySummary {
     ConcurrencySummary {
-        mean_in_flight: reps.estimate(|r| r.integrals.in_flight / r.window),
-        mean_pending: reps.estimate(|r| r.integrals.pending / r.window),
+        mean_in_flight: reps.estimate(|r| settle(r.integrals.in_flight / r.window)),
+        mean_pending: reps.estimate(|r| settle(r.integrals.pending / r.window)),
         turn_wait_probability: reps
             .estimate(|r| r.measured.component_share_nonzero[TurnComponent::Pending.index()]),
     }
@@ -406,16 +417,17 @@ fn cost(reps: Replications) -> CostSummary {
         })
         .collect();
     let any_turns = reps.0.iter().any(|r| r.measured.counts.turns_ok > 0);
-    let any_sessions = reps
-        .0
-        .iter()
-        .any(|r| r.measured.counts.sessions_started > 0);
+    let any_sessions = reps.0.iter().any(|r| r.measured.counts.sessions_ended > 0);
     CostSummary {
         per_turn: any_turns
             .then(|| reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.turns_ok as f64))),
         per_session: any_sessions.then(|| {
-            reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.sessions_started as f64))
+            reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.sessions_ended as f64))
         }),
+        per_month: Estimate {
+            value: per_day.value * DAYS_PER_MONTH,
+            ci95: per_day.ci95.map(|x| x * DAYS_PER_MONTH),
+        },
         per_day,
         breakdown,
     }
@@ -425,7 +437,10 @@ fn cost(reps: Replications) -> CostSummary {
 /// throughput times time in system.
 fn littles_law(reps: Replications) -> LittlesLaw {
     let l = reps.mean(|r| (r.integrals.in_flight + r.integrals.pending) / r.window);
-    let lambda_w = reps.mean(|r| r.measured.counts.time_in_system / r.window);
+    // Each request finished in the window with its whole time in the system: the time that
+    // requests straddling the warm-up's end bring in stands for the time of those still in
+    // the system at the horizon, which is left out.
+    let lambda_w = reps.mean(|r| r.measured.counts.completed_time_in_system / r.window);
     LittlesLaw {
         l,
         lambda_w,
@@ -470,7 +485,8 @@ pub fn summarize(
         error_rate_excluding_rate_limits,
         requests: all.total(|r| r.measured.counts.finished),
         abandoned_sessions: all.total(|r| r.measured.counts.abandoned_sessions),
-        turn_throughput_per_s: all.estimate(|r| r.measured.counts.turns_ok as f64 / r.window),
+        turn_throughput_per_s: all
+            .estimate(|r| r.measured.counts.turns_completed as f64 / r.window),
         instances: instances(all),
         cpu_utilization: cpu(all),
         concurrency: concurrency(all),
@@ -488,12 +504,14 @@ pub fn summarize(
             over_time: None,
         },
         events: all.total(|r| r.events),
+        warnings: Vec::new(),
     };
     let timeseries = average_series(reps, &pooled.intervals);
     summary.load_curve = load_curve(reps, &timeseries, warmup);
     summary.slo = crate::verdict::judge(model, &summary);
     summary.slo.over_time =
         crate::verdict::over_time(&model.slo, &timeseries, model.sample_interval, warmup);
+    summary.warnings = crate::traps::flag(model, reps, &summary);
     RunOutput {
         summary,
         timeseries,

@@ -21,6 +21,7 @@ pub mod stats;
 pub mod study;
 pub mod system;
 pub mod theory;
+pub mod traps;
 pub mod units;
 pub mod validation;
 pub mod verdict;

@@ -221,8 +221,6 @@ pub struct Counts {
     pub errors: ErrorCounts,
     /// Requests finished, ok or failed.
     pub finished: u64,
-    /// Sum of time in system of finished requests (Little's law).
-    pub time_in_system: f64,
     /// Turns completed.
     pub turns_ok: u64,
     /// Sessions started successfully.
@@ -239,6 +237,16 @@ pub struct Counts {
     pub quota_rejections: u64,
     /// Instances started.
     pub cold_starts: u64,
+    /// Instances that crashed (out of memory) in the window.
+    pub instance_crashes: u64,
+    /// Sessions that ended in the window (closed, left or abandoned), whenever they began.
+    pub sessions_ended: u64,
+    /// Turns completed in the window, by completion time, whenever they were sent.
+    pub turns_completed: u64,
+    /// Requests finished in the window (ok or failed), by completion time.
+    pub completed: u64,
+    /// Their summed time in the system, seconds.
+    pub completed_time_in_system: f64,
     /// LLM use per agent, indexed like `Program::agents`.
     pub agents: Vec<AgentUsage>,
 }
@@ -336,7 +344,6 @@ impl Recorder {
                 breakdown_sum: [0.0; TurnComponent::COUNT],
                 errors: ErrorCounts::default(),
                 finished: 0,
-                time_in_system: 0.0,
                 turns_ok: 0,
                 sessions_started: 0,
                 abandoned_sessions: 0,
@@ -345,6 +352,11 @@ impl Recorder {
                 turn_output_tokens: 0,
                 quota_rejections: 0,
                 cold_starts: 0,
+                instance_crashes: 0,
+                sessions_ended: 0,
+                turns_completed: 0,
+                completed: 0,
+                completed_time_in_system: 0.0,
                 agents: vec![AgentUsage::default(); agents],
             },
             segment_turns: (0..SEGMENTS).map(|_| recording_histogram()).collect(),
@@ -369,14 +381,22 @@ impl Recorder {
     }
 
     /// Records one finished request (ok or not) created at `created`.
-    pub fn record_finished(&mut self, created: f64, time_in_system: f64, failed: bool) {
+    pub fn record_finished(&mut self, created: f64, failed: bool) {
         let seg = self.segment(created);
         let c = &mut self.counts;
         c.finished += 1;
-        c.time_in_system += time_in_system;
         c.segment_finished[seg] += 1;
         if failed {
             c.segment_errors[seg] += 1;
+        }
+    }
+
+    /// Records one request (ok or failed) finished now, at `now`, after `time_in_system`:
+    /// counted by completion time, for throughput and Little's law.
+    pub fn record_completion(&mut self, now: f64, time_in_system: f64) {
+        if self.measures(now) {
+            self.counts.completed += 1;
+            self.counts.completed_time_in_system += time_in_system;
         }
     }
 

@@ -48,7 +48,7 @@ pub struct Summary {
     pub requests: u64,
     /// Session tasks given up after a failed request in the window, summed over replications.
     pub abandoned_sessions: u64,
-    /// Completed turns per second.
+    /// Turns completed per second in the window (counted when they complete).
     pub turn_throughput_per_s: Estimate,
     /// Instance counts.
     pub instances: InstanceSummary,
@@ -66,6 +66,8 @@ pub struct Summary {
     pub load_curve: Vec<LoadPoint>,
     /// SLO verdict.
     pub slo: SloVerdict,
+    /// Known traps the run fell into, each with the setting that avoids it.
+    pub warnings: Vec<Trap>,
     /// Events simulated, summed over replications.
     pub events: u64,
 }
@@ -281,6 +283,8 @@ pub struct InstanceSummary {
     pub max: Estimate,
     /// Instances started (cold starts) in the window, summed over replications.
     pub cold_starts: u64,
+    /// Instances that crashed (out of memory) in the window, summed over replications.
+    pub crashes: u64,
 }
 
 /// CPU utilisation of ready instances (busy vCPU-seconds / available vCPU-seconds).
@@ -341,13 +345,43 @@ pub struct AgentRow {
 pub struct CostSummary {
     /// Per completed turn (null when no turn completed).
     pub per_turn: Option<Estimate>,
-    /// Per started session (null when no session started).
+    /// Per session ended in the window (closed, left or abandoned after an error; null when
+    /// none ended). Sessions the horizon cut off are not counted.
     pub per_session: Option<Estimate>,
-    /// Per 24 hours at the simulated load.
+    /// The window's mean spend rate carried over 24 hours: the simulated load as it was, so
+    /// for a ramp or a spike the rate of that shape, not a forecast of a real day.
     pub per_day: Estimate,
+    /// `per_day` times the days of an average month ([`DAYS_PER_MONTH`]).
+    pub per_month: Estimate,
     /// Per day by component.
     pub breakdown: Vec<CostRow>,
 }
+
+/// A known trap of a simulated load test that a run fell into.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Trap {
+    /// Which trap.
+    pub kind: TrapKind,
+    /// What happened, in numbers.
+    pub message: String,
+    /// The setting that avoids it.
+    pub fix: String,
+}
+
+/// The known traps. Serialized as their `snake_case` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrapKind {
+    /// Closed-workload users start together and stay in step.
+    LockstepStart,
+    /// The measured window holds fewer than three session lengths.
+    ShortHorizon,
+    /// Looping virtual users run into the app's per-user daily limit.
+    LoopingUsersAtDailyLimits,
+}
+
+/// Days in an average month (365.25 / 12): a monthly cost is the daily cost times this.
+pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 
 /// One cost component.
 #[derive(Clone, Debug, Serialize, Deserialize)]

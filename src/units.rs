@@ -197,12 +197,16 @@ fn format_seconds(v: f64) -> String {
             }
         }
     }
+    // A smaller unit only when it reads better: under 1,000, at most three decimals, and
+    // exact. Otherwise the shortest exact form in seconds (never `664639300.459483385ns`).
     if v < 1.0 {
         for (scale, unit) in [(1e3, "ms"), (1e6, "us"), (1e9, "ns")] {
             let x = v * scale;
             if x >= 1.0 {
-                let s = format!("{}{unit}", short_num(x));
-                if parse_duration(&s) == Ok(v) {
+                let digits = short_num(x);
+                let decimals = digits.split_once('.').map_or(0, |(_, d)| d.len());
+                let s = format!("{digits}{unit}");
+                if x < 1000.0 && decimals <= 3 && parse_duration(&s) == Ok(v) {
                     return s;
                 }
             }
@@ -642,7 +646,12 @@ mod tests {
         assert_eq!(show(0.45), "450ms");
         assert_eq!(show(0.0015), "1.5ms");
         assert_eq!(show(20e-6), "20us");
+        // No unit reads a long fraction better than seconds do.
+        assert_eq!(show(0.6646393004594834), "0.6646393004594834s");
+        assert_eq!(show(0.6646393), "0.6646393s");
+        assert_eq!(show(0.000_664_5), "664.5us");
         for v in [
+            0.6646393004594834,
             0.25,
             1.5,
             0.45,

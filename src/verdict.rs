@@ -79,14 +79,41 @@ pub fn judge(m: &Model, s: &Summary) -> SloVerdict {
         });
     }
     let met = checks.iter().all(|c| c.met);
-    let (bottleneck, mut explanation) = diagnose(m, s, met);
+    let (mut bottleneck, mut explanation) = diagnose(m, s, met);
+    // A crash is a failure of the system even when the requests it took stay within the
+    // error budget: memory is then what breaks first, whatever the latency says.
+    if s.instances.crashes > 0 && bottleneck != Bottleneck::Memory {
+        explanation = format!(
+            "{} instance crash{} (out of memory) took {} requests with {} ({:.2} % of requests{}). \
+             Apart from the crashes: {}",
+            s.instances.crashes,
+            if s.instances.crashes == 1 { "" } else { "es" },
+            s.errors.instance_crash,
+            if s.instances.crashes == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            100.0 * s.errors.instance_crash as f64 / s.requests.max(1) as f64,
+            if met { ", within the SLO" } else { "" },
+            explanation
+        );
+        bottleneck = Bottleneck::Memory;
+    }
     let (capacity_users, first_miss_users) = capacity(&m.slo, s);
     if let Some(miss) = first_miss_users {
-        explanation.push_str(&match capacity_users {
-            Some(ok) => format!(
+        explanation.push_str(&match (capacity_users, met) {
+            (Some(ok), _) => format!(
                 ". Along the load curve the bounds hold up to ~{ok:.0} users and first fail at ~{miss:.0}"
             ),
-            None => format!(". The bounds fail already in the first load segment (~{miss:.0} users)"),
+            (None, false) => {
+                format!(". The bounds fail already in the first load segment (~{miss:.0} users)")
+            }
+            // The window as a whole meets them, but its first tenth does not.
+            (None, true) => format!(
+                ". The first load segment (~{miss:.0} users, a tenth of the window) misses the \
+                 bounds that the window as a whole meets"
+            ),
         });
     }
     SloVerdict {
@@ -167,12 +194,27 @@ pub fn over_time(
     Some(result)
 }
 
+/// Relative spread of the segments' loads below which the load is taken as fixed.
+const FIXED_LOAD_SPREAD: f64 = 0.02;
+
 /// Walks the load curve: the last segment meeting the turn-p95 and error bounds before the
-/// first that misses one.
+/// first that misses one. A load that does not vary along the window (within 2 %, or one
+/// user) has no curve to walk: a segment missing there says nothing about load.
 fn capacity(slo: &Slo, s: &Summary) -> (Option<f64>, Option<f64>) {
     let p95_bound = slo.turn_p95.map(|b| b.0);
     let err_bound = slo.error_rate.map(|b| b.0);
     if p95_bound.is_none() && err_bound.is_none() {
+        return (None, None);
+    }
+    let loads = s
+        .load_curve
+        .iter()
+        .map(|p| p.users)
+        .filter(|u| u.is_finite());
+    let (low, high) = loads.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), u| {
+        (lo.min(u), hi.max(u))
+    });
+    if high - low <= (FIXED_LOAD_SPREAD * high).max(1.0) {
         return (None, None);
     }
     let mut last_ok = None;
@@ -416,5 +458,78 @@ mod tests {
         m.retry.max_retries = 3;
         let (_, why) = diagnose(&m, &s, false);
         assert!(why.contains("after retries"), "{why}");
+    }
+
+    #[test]
+    fn crashes_within_the_error_budget_still_name_memory_and_say_so() {
+        let mut s = sample_output().summary;
+        s.instances.crashes = 660;
+        s.errors = Default::default();
+        s.errors.add(ErrorCause::InstanceCrash, 98);
+        s.requests = 10_000;
+        s.error_rate = Estimate {
+            value: 0.0098,
+            ci95: [0.008, 0.011],
+        };
+        let v = judge(&phase2(), &s);
+        assert_eq!(v.bottleneck, Bottleneck::Memory, "{}", v.explanation);
+        assert!(
+            v.explanation.starts_with(
+                "660 instance crashes (out of memory) took 98 requests with them (0.98 % of requests"
+            ),
+            "{}",
+            v.explanation
+        );
+        let mut out = sample_output();
+        out.summary.instances.crashes = 660;
+        let text = crate::report::render_terminal(&out);
+        assert!(
+            text.contains("but 660 instances crashed out of memory"),
+            "{text}"
+        );
+        assert!(text.contains("· 660 crashed (out of memory)"), "{text}");
+    }
+
+    fn with_load_curve(users: [f64; 4], p95: [f64; 4]) -> Summary {
+        let mut s = sample_output().summary;
+        for (point, (u, p)) in s.load_curve.iter_mut().zip(users.into_iter().zip(p95)) {
+            point.users = u;
+            point.turn_p95 = Estimate {
+                value: p,
+                ci95: [p - 0.1, p + 0.1],
+            };
+        }
+        s
+    }
+
+    #[test]
+    fn a_fixed_load_has_no_load_curve_to_walk() {
+        let m = phase2();
+        let fixed = with_load_curve([450.0, 450.4, 449.8, 450.0], [2.0, 2.5, 3.5, 2.0]);
+        assert_eq!(capacity(&m.slo, &fixed), (None, None));
+        let v = judge(&m, &fixed);
+        assert!(!v.explanation.contains("load curve"), "{}", v.explanation);
+        assert!(!v.explanation.contains("load segment"), "{}", v.explanation);
+        let ramp = with_load_curve([100.0, 200.0, 300.0, 400.0], [2.0, 2.5, 3.5, 4.0]);
+        assert_eq!(capacity(&m.slo, &ramp), (Some(200.0), Some(300.0)));
+    }
+
+    #[test]
+    fn a_window_that_meets_the_bounds_says_so_when_its_first_segment_misses() {
+        let m = phase2();
+        let mut s = with_load_curve([100.0, 200.0, 300.0, 400.0], [3.5, 2.0, 2.0, 2.0]);
+        s.turn_latency_s.p95.value = 2.5;
+        s.turn_latency_s.p99.value = 4.0;
+        s.turn_latency_s.p50.value = 1.0;
+        s.error_rate.value = 0.0;
+        let v = judge(&m, &s);
+        assert!(v.met, "{:?}", v.checks);
+        assert!(
+            v.explanation
+                .contains("misses the bounds that the window as a whole meets"),
+            "{}",
+            v.explanation
+        );
+        assert!(!v.explanation.contains("fail already"), "{}", v.explanation);
     }
 }

@@ -15,7 +15,7 @@
 use std::fs;
 
 use capsim::config;
-use capsim::results::RunOutput;
+use capsim::results::{RunOutput, TrapKind};
 use capsim::runner;
 use capsim::stats::Estimate;
 use capsim::theory::fork_join_exponential_mean;
@@ -106,11 +106,13 @@ fn agent_timeout_fails_every_request_slower_than_the_limit() {
     // 0.5 arrivals/s over the 500 s window: about 250 per replication (Poisson sd ~16).
     let per_rep = s.requests as f64 / 2.0;
     assert!((200.0..300.0).contains(&per_rep), "{per_rep} requests/rep");
-    // Little's law bookkeeping counts failed requests too: lambda W is the mean over the 2
-    // replications of (time in system) / 500 s, so the mean time in system is
-    // lambda W x 500 x 2 / requests, exactly the 2 s timeout.
-    let mean_time = s.littles_law.lambda_w * 500.0 * 2.0 / s.requests as f64;
-    assert_rel("time to the 504", mean_time, 2.0, 1e-9);
+    // Little's law bookkeeping counts failed requests too: every request spends exactly
+    // 2 s, so lambda W is 2 s x the requests finished in the window / 500 s, which matches L
+    // (0.5/s x 2 s = 1 in the system) up to the requests straddling the window's two ends
+    // (about one each, worth up to 2 s / 500 s).
+    let law = &s.littles_law;
+    assert_close("L = lambda W", law.lambda_w, law.l, 2.0 * 2.0 / 500.0);
+    assert_close("L", law.l, 0.5 * 2.0, 0.1);
 
     // A timeout above the call's 5 s never fires.
     let relaxed = run_yaml("no-timeout", &SLOW_CALL.replace("TIMEOUT", "6s"));
@@ -1213,4 +1215,160 @@ fn time_outside_the_slo_spans_the_failing_buckets() {
     // Without a turn or error bound there is nothing to judge over time.
     let body = TURN_2_FAILS.replace("ON_ERROR", "skip") + "slo: { session_start_p95: 2s }\n";
     assert_eq!(run_yaml("none", &body).summary.slo.over_time, None);
+}
+
+// ----- 15. Counting by completion, and known traps -------------------------------------------
+
+/// 3 closed users each send one bare 1 s turn at t = 0 and stop; `WINDOW` is replaced by the
+/// warm-up and horizon.
+const ONE_TURN_EACH: &str = concat!(
+    constant_1s_model!(),
+    r#"app:
+  requests:
+    turn:
+      steps:
+        - llm: { agent: actor, model: constant-1s, calls: 1, prompt_tokens: 0, include_history: false, output_tokens: 0 }
+workload:
+  kind: closed
+  arrivals: null
+  session: null
+  users: 3
+  think_time: 1s
+  iterations: 1
+  tasks: [{ kind: bare_turn, weight: 1 }]
+replications: 1
+WINDOW
+"#
+);
+
+#[test]
+fn throughput_counts_the_turns_completed_in_the_window() {
+    // The turns are sent at 0, before the 0.5 s warm-up ends, and complete at 1 s, inside
+    // the window: 3 completions in 9.5 s. Counting by creation time saw none.
+    let out = run_yaml(
+        "by-completion",
+        &ONE_TURN_EACH.replace("WINDOW", "warmup: 500ms\nhorizon: 10s"),
+    );
+    assert_close(
+        "throughput",
+        out.summary.turn_throughput_per_s.value,
+        3.0 / 9.5,
+        1e-12,
+    );
+    // And Little's law counts their whole time in the system: 3 requests x 1 s.
+    assert_close(
+        "lambda W",
+        out.summary.littles_law.lambda_w,
+        3.0 / 9.5,
+        1e-12,
+    );
+}
+
+/// Closed users loop over 3-turn sessions of 1 s turns (1 s apart), 1 s between sessions;
+/// `USERS` is replaced by the users (and their spawn rate), `APP` by more app settings,
+/// `EXTRA` by more top-level settings.
+const LOOPING: &str = concat!(
+    constant_1s_model!(),
+    r#"app:
+  turns: 3
+  APP
+  requests:
+    turn:
+      steps:
+        - llm: { agent: actor, model: constant-1s, calls: 1, prompt_tokens: 0, include_history: false, output_tokens: 0 }
+workload:
+  kind: closed
+  arrivals: null
+  session: null
+  think_time: 1s
+  turn_think_time: 1s
+  tasks: [{ kind: session_no_welcome, weight: 1 }]
+  USERS
+warmup: 0s
+replications: 1
+EXTRA
+"#
+);
+
+fn looping(users: &str, extra: &str) -> String {
+    looping_app(users, "", extra)
+}
+
+fn looping_app(users: &str, app: &str, extra: &str) -> String {
+    LOOPING
+        .replace("USERS", users)
+        .replace("APP", app)
+        .replace("EXTRA", extra)
+}
+
+#[test]
+fn cost_per_session_counts_only_sessions_that_ended() {
+    // A session takes ~5 s; a 3 s horizon ends none of them, so there is no cost per session
+    // (counting started sessions gave one).
+    let out = run_yaml("cut-off", &looping("users: 2", "horizon: 3s"));
+    assert_eq!(out.summary.cost_usd.per_session, None);
+    assert!(out.summary.turn_throughput_per_s.value > 0.0);
+}
+
+#[test]
+fn users_that_start_together_are_flagged_and_spread_ones_are_not() {
+    let kinds = |out: &RunOutput| -> Vec<TrapKind> {
+        out.summary.warnings.iter().map(|w| w.kind).collect()
+    };
+    let together = run_yaml("together", &looping("users: 20", "horizon: 10m"));
+    assert_eq!(kinds(&together), [TrapKind::LockstepStart]);
+    let fix = &together.summary.warnings[0].fix;
+    assert!(fix.contains("`workload.spawn_rate:"), "{fix}");
+    // 20 users at 2 a second start over 10 s, longer than their ~6 s cycle.
+    let spread = run_yaml(
+        "spread",
+        &looping("users: 20\n  spawn_rate: 2", "horizon: 10m"),
+    );
+    assert_eq!(kinds(&spread), []);
+}
+
+#[test]
+fn a_window_of_few_sessions_is_flagged_with_the_horizon_that_avoids_it() {
+    // ~5 s sessions in a 12 s window: 2.4 session lengths.
+    let short = run_yaml("short", &looping("users: 2", "horizon: 12s"));
+    let trap = short
+        .summary
+        .warnings
+        .iter()
+        .find(|w| w.kind == TrapKind::ShortHorizon)
+        .expect("a short window is flagged");
+    assert!(trap.fix.contains("`horizon: 1m`"), "{}", trap.fix);
+    let long = run_yaml("long", &looping("users: 2", "horizon: 1m"));
+    assert!(
+        long.summary.warnings.is_empty(),
+        "{:?}",
+        long.summary.warnings
+    );
+}
+
+#[test]
+fn looping_users_at_the_daily_limit_are_flagged_unless_the_limit_is_tested() {
+    let users = "users: 2\n  spawn_rate: 0.2";
+    let limits = "rate_limits: { sessions_per_day: 3 }";
+    let out = run_yaml("daily", &looping_app(users, limits, "horizon: 2m"));
+    assert!(out.summary.errors.rate_limited > 0);
+    let trap = out
+        .summary
+        .warnings
+        .iter()
+        .find(|w| w.kind == TrapKind::LoopingUsersAtDailyLimits)
+        .expect("looping users at the daily limit are flagged");
+    assert!(
+        trap.fix.contains("`workload.iterations: 3`"),
+        "{}",
+        trap.fix
+    );
+    let tested = "horizon: 2m\nslo: { rate_limited_at_least: 1 }";
+    let out = run_yaml("daily-tested", &looping_app(users, limits, tested));
+    assert!(
+        out.summary
+            .warnings
+            .iter()
+            .all(|w| w.kind != TrapKind::LoopingUsersAtDailyLimits)
+    );
 }

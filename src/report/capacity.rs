@@ -265,12 +265,7 @@ impl CapacityReport<'_> {
                 ),
                 dollars(|s| s.cost_usd.per_session),
                 dollars(|s| Some(s.cost_usd.per_day)),
-                dollars(|s| {
-                    Some(Estimate {
-                        value: s.cost_usd.per_day.value * super::columns::DAYS_PER_MONTH,
-                        ci95: [f64::NAN; 2],
-                    })
-                }),
+                dollars(|s| Some(s.cost_usd.per_month)),
                 match (c.first_miss, c.first_miss_bottleneck) {
                     (Some(m), Some(b)) => format!("{} · {}", load_text(m, c.kind), b.label()),
                     (Some(m), None) => format!("{} · run stopped", load_text(m, c.kind)),

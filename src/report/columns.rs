@@ -10,9 +10,6 @@ use crate::config::Point;
 use crate::results::Summary;
 use crate::stats::Estimate;
 
-/// Days in an average month (365.25 / 12): `cost_per_month_usd` is the daily cost times this.
-pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
-
 /// One cell of the table.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
@@ -82,19 +79,13 @@ pub(super) const ESTIMATES: [EstimateColumn; 12] = [
     ("turn_throughput_per_s", |s| Some(s.turn_throughput_per_s)),
     ("cost_per_session_usd", |s| s.cost_usd.per_session),
     ("cost_per_day_usd", |s| Some(s.cost_usd.per_day)),
-    ("cost_per_month_usd", |s| {
-        let d = s.cost_usd.per_day;
-        Some(Estimate {
-            value: d.value * DAYS_PER_MONTH,
-            ci95: d.ci95.map(|x| x * DAYS_PER_MONTH),
-        })
-    }),
+    ("cost_per_month_usd", |s| Some(s.cost_usd.per_month)),
 ];
 
 /// Counts and labels after the estimates.
 type OtherColumn = (&'static str, fn(&Summary) -> Cell);
 
-const OTHERS: [OtherColumn; 10] = [
+const OTHERS: [OtherColumn; 11] = [
     ("turns", |s| Cell::Count(s.turn_latency_s.n)),
     ("errors_no_instance", |s| Cell::Count(s.errors.no_instance)),
     ("errors_llm_quota", |s| Cell::Count(s.errors.llm_quota)),
@@ -105,6 +96,7 @@ const OTHERS: [OtherColumn; 10] = [
     ("errors_rate_limited", |s| {
         Cell::Count(s.errors.rate_limited)
     }),
+    ("instance_crashes", |s| Cell::Count(s.instances.crashes)),
     ("replications", |s| Cell::Count(u64::from(s.replications))),
     ("warmup_s", |s| Cell::Number(s.warmup_s)),
     ("slo_met", |s| Cell::Flag(s.slo.met)),
@@ -319,6 +311,6 @@ mod tests {
         let (Cell::Number(m), Cell::Number(d)) = (&t.rows[0][month], &t.rows[0][day]) else {
             panic!("costs are numbers");
         };
-        assert!((m / d - DAYS_PER_MONTH).abs() < 1e-12);
+        assert!((m / d - crate::results::DAYS_PER_MONTH).abs() < 1e-12);
     }
 }

@@ -118,7 +118,7 @@ pub(super) fn secs_est(e: Estimate) -> String {
 }
 
 /// A simulated duration: `1 h`, `5 min 12 s`, `850 ms`.
-pub(super) fn duration(s: f64) -> String {
+pub(crate) fn duration(s: f64) -> String {
     if !s.is_finite() || s < 1.0 {
         return secs(s);
     }

@@ -8,7 +8,7 @@ pub mod columns;
 mod compare;
 mod dir_lock;
 mod files;
-mod format;
+pub(crate) mod format;
 mod manifest;
 mod output_dir;
 mod over_time;
@@ -31,9 +31,9 @@ pub(crate) mod fixture {
     use crate::metrics::TurnComponent;
     use crate::results::{
         AgentRow, Bottleneck, BreakdownRow, ConcurrencySummary, CostRow, CostSummary, CpuSummary,
-        ErrorCounts, HistogramRow, Inputs, InstanceSummary, LatencySummary, LittlesLaw, LlmSummary,
-        LoadPoint, MeasuredRequest, PrecisionOutcome, RunOutput, ScalingLines, SloCheck,
-        SloVerdict, Summary, TimeSeriesRow,
+        DAYS_PER_MONTH, ErrorCounts, HistogramRow, Inputs, InstanceSummary, LatencySummary,
+        LittlesLaw, LlmSummary, LoadPoint, MeasuredRequest, PrecisionOutcome, RunOutput,
+        ScalingLines, SloCheck, SloVerdict, Summary, TimeSeriesRow,
     };
     use crate::stats::Estimate;
 
@@ -157,6 +157,7 @@ pub(crate) mod fixture {
                 mean: est(3.2, 0.2),
                 max: est(5.0, 0.4),
                 cold_starts: 14,
+                crashes: 0,
             },
             cpu_utilization: CpuSummary {
                 mean: est(0.631, 0.02),
@@ -195,6 +196,7 @@ pub(crate) mod fixture {
                 per_turn: Some(est(0.0028, 0.0001)),
                 per_session: Some(est(0.041, 0.002)),
                 per_day: est(total, 12.0),
+                per_month: est(total * DAYS_PER_MONTH, 12.0 * DAYS_PER_MONTH),
                 breakdown: costs
                     .iter()
                     .map(|&(c, v)| CostRow {
@@ -245,6 +247,7 @@ pub(crate) mod fixture {
                 over_time: None,
             },
             events: 1_234_567,
+            warnings: Vec::new(),
         };
         let timeseries = (0..60)
             .map(|i| {

@@ -24,6 +24,7 @@ pub fn render_terminal(out: &RunOutput) -> String {
     llm(s, &mut lines);
     cost(s, &mut lines);
     slo(s, &mut lines);
+    warnings(s, &mut lines);
     let mut text = String::new();
     for line in lines {
         // Writing to a String cannot fail.
@@ -159,10 +160,14 @@ fn capacity(s: &Summary, lines: &mut Vec<String>) {
         vec![
             "  instances".to_string(),
             format!(
-                "mean {} · max {} · {} cold starts",
+                "mean {} · max {} · {} cold starts{}",
                 plain_est(s.instances.mean, 1.0, ""),
                 plain_est(s.instances.max, 1.0, ""),
-                count(s.instances.cold_starts)
+                count(s.instances.cold_starts),
+                match s.instances.crashes {
+                    0 => String::new(),
+                    n => format!(" · {} crashed (out of memory)", count(n)),
+                }
             ),
         ],
         vec![
@@ -244,10 +249,14 @@ fn cost(s: &Summary, lines: &mut Vec<String>) {
     let c = &s.cost_usd;
     let opt = |e: Option<Estimate>| e.map_or_else(|| "n/a".to_string(), money_est);
     lines.push(format!(
-        "  per turn {} · per session {} · per day {}",
+        "  per turn {} · per session {}",
         opt(c.per_turn),
         opt(c.per_session),
+    ));
+    lines.push(format!(
+        "  at the window's mean rate: {} per day · {} per month",
         money_est(c.per_day),
+        money_est(c.per_month),
     ));
     let mut comps: Vec<_> = c.breakdown.iter().collect();
     comps.sort_by(|a, b| nan_low(b.per_day.value).total_cmp(&nan_low(a.per_day.value)));
@@ -285,10 +294,14 @@ fn slo(s: &Summary, lines: &mut Vec<String>) {
     } else {
         let missed = v.checks.iter().filter(|c| !c.met).count();
         lines.push(format!(
-            "SLO: {} ({} of {} checks met)",
+            "SLO: {} ({} of {} checks met){}",
             if v.met { "MET" } else { "MISSED" },
             v.checks.len() - missed,
-            v.checks.len()
+            v.checks.len(),
+            match s.instances.crashes {
+                0 => String::new(),
+                n => format!(", but {} instances crashed out of memory", count(n)),
+            }
         ));
         for c in &v.checks {
             lines.push(format!("  {}", slo_check(c)));
@@ -353,6 +366,19 @@ fn load_curve_line(s: &Summary) -> Option<String> {
             users(miss)
         )),
         (None, None) => None,
+    }
+}
+
+/// The traps the run fell into, each with its fix.
+fn warnings(s: &Summary, lines: &mut Vec<String>) {
+    if s.warnings.is_empty() {
+        return;
+    }
+    lines.push(String::new());
+    lines.push("Warnings".to_string());
+    for w in &s.warnings {
+        lines.push(format!("  ! {}", w.message));
+        lines.push(format!("    fix: {}", w.fix));
     }
 }
 
@@ -453,7 +479,8 @@ mod tests {
         );
         assert!(
             text.contains(
-                "per turn $0.0028 ±0.0001 · per session $0.041 ±0.002 · per day $1,238 ±12"
+                "per turn $0.0028 ±0.0001 · per session $0.041 ±0.002\n  at the window's mean \
+                 rate: $1,238 ±12 per day · $37,676 ±365 per month"
             ),
             "{text}"
         );
@@ -481,7 +508,7 @@ mod tests {
         );
         assert!(text.contains("turns that waited 12.0 % ±2.0"), "{text}");
         assert!(!text.contains('\x1b'), "no colour codes");
-        assert!(text.lines().count() <= 45, "{} lines", text.lines().count());
+        assert!(text.lines().count() <= 48, "{} lines", text.lines().count());
     }
 
     #[test]
@@ -561,5 +588,25 @@ mod tests {
             "{text}"
         );
         assert_eq!(clock(3_725.0), "1:02:05");
+    }
+
+    #[test]
+    fn warnings_print_each_trap_with_its_fix() {
+        let mut out = sample_output();
+        let text = render_terminal(&out);
+        assert!(!text.contains("Warnings"), "{text}");
+        out.summary.warnings.push(crate::results::Trap {
+            kind: crate::results::TrapKind::ShortHorizon,
+            message: "the measured window (10 min) holds 0.9 session lengths".into(),
+            fix: "run longer: `horizon: 40m` or more".into(),
+        });
+        let text = render_terminal(&out);
+        assert!(
+            text.contains(
+                "Warnings\n  ! the measured window (10 min) holds 0.9 session lengths\n    \
+                 fix: run longer: `horizon: 40m` or more"
+            ),
+            "{text}"
+        );
     }
 }

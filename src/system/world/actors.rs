@@ -259,6 +259,9 @@ impl World<'_> {
     /// A session ends (closed, left or abandoned): its slot is released.
     pub(super) fn end_session(&mut self, s: SessionId) {
         self.gauges.advance(self.now());
+        if self.rec.measures(self.now()) {
+            self.rec.counts.sessions_ended += 1;
+        }
         self.gauges.now.sessions -= 1.0;
         self.sessions.release(s);
     }

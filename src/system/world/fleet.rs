@@ -86,6 +86,9 @@ impl World<'_> {
             .collect();
         let was_min = self.fleet.instances[i].is_min;
         self.series.crash();
+        if self.rec.measures(self.now()) {
+            self.rec.counts.instance_crashes += 1;
+        }
         // Stop first so that no pending request is routed onto the dying instance.
         self.stop_instance(i);
         for r in victims {

@@ -218,6 +218,7 @@ impl World<'_> {
         let measured = self.rec.measures(created);
         let ok = error.is_none();
         self.series.request(latency);
+        self.rec.record_completion(now, latency);
         if ok {
             self.request_succeeded(r, kind, session, created, measured);
         } else if let Some(cause) = error {
@@ -227,7 +228,7 @@ impl World<'_> {
             }
         }
         if measured {
-            self.rec.record_finished(created, latency, !ok);
+            self.rec.record_finished(created, !ok);
         }
         self.requests.release(r);
         if state == RequestState::Running {
@@ -249,6 +250,9 @@ impl World<'_> {
         match kind {
             RequestKind::Turn => {
                 self.series.turn(latency);
+                if self.rec.measures(self.now()) {
+                    self.rec.counts.turns_completed += 1;
+                }
                 if let Some(s) = session {
                     let tokens = req.turn_tokens.min(u64::from(u32::MAX)) as u32;
                     let s = &mut self.sessions[s];
