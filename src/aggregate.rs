@@ -424,10 +424,7 @@ fn cost(reps: Replications) -> CostSummary {
         per_session: any_sessions.then(|| {
             reps.estimate(|r| ratio(r.cost.total(), r.measured.counts.sessions_ended as f64))
         }),
-        per_month: Estimate {
-            value: per_day.value * DAYS_PER_MONTH,
-            ci95: per_day.ci95.map(|x| x * DAYS_PER_MONTH),
-        },
+        per_month: per_day.scaled(DAYS_PER_MONTH),
         per_day,
         breakdown,
     }

@@ -23,6 +23,14 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// The estimate of `factor` times the quantity: value and interval scaled alike.
+    pub fn scaled(self, factor: f64) -> Estimate {
+        Estimate {
+            value: self.value * factor,
+            ci95: self.ci95.map(|b| b * factor),
+        }
+    }
+
     /// Mean of independent replication values with a Student-t interval (df = n − 1).
     ///
     /// With one value the interval is unknown and both bounds are NaN; with no values the

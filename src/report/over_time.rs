@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::plot::{
-    C_BLUE, C_BROWN, C_GREEN, C_GREY, C_ORANGE, C_PURPLE, C_RED, Line, Panel, no_data,
+    C_BLUE, C_BROWN, C_GREEN, C_GREY, C_ORANGE, C_PURPLE, C_RED, Line, Panel, TimeUnit, no_data,
     render_sized, stacked_panels,
 };
 use crate::metrics::ErrorCause;
@@ -18,38 +18,6 @@ type Column = fn(&TimeSeriesRow) -> f64;
 
 /// Taller than the other charts: four panels share it.
 const SIZE: (u32, u32) = (1000, 900);
-
-/// Runs longer than this are drawn in hours.
-const HOURS_FROM_S: f64 = 3.0 * 3600.0;
-
-/// Seconds per unit of the time axis and its label, for a run of `horizon_s` seconds.
-pub(super) fn time_unit(horizon_s: f64) -> (f64, &'static str) {
-    if horizon_s > HOURS_FROM_S {
-        (3600.0, "simulated time (h)")
-    } else {
-        (60.0, "simulated time (min)")
-    }
-}
-
-/// A time-series column per time unit, NaN points dropped.
-fn column(
-    label: &str,
-    colour: plotters::style::RGBColor,
-    rows: &[TimeSeriesRow],
-    unit: f64,
-    col: impl Fn(&TimeSeriesRow) -> f64,
-) -> Line {
-    Line {
-        label: label.to_string(),
-        colour,
-        points: rows
-            .iter()
-            .map(|r| (r.time_s / unit, col(r)))
-            .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .collect(),
-        dashed: false,
-    }
-}
 
 /// The column of failures per second for `cause`.
 fn errors_of(cause: ErrorCause) -> Column {
@@ -65,25 +33,27 @@ fn errors_of(cause: ErrorCause) -> Column {
 /// Draws `over_time.png`.
 pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
     let rows = &out.timeseries;
-    let (unit, x_desc) = time_unit(out.summary.horizon_s);
+    let unit = TimeUnit::for_span(out.summary.horizon_s);
     render_sized(path, SIZE, "What happens over time", |area| {
         let times = || {
             rows.iter()
-                .map(|r| r.time_s / unit)
+                .map(|r| r.time_s / unit.seconds)
                 .filter(|t| t.is_finite())
         };
         let (Some(x0), Some(x1)) = (times().reduce(f64::min), times().reduce(f64::max)) else {
             return no_data(area, "empty time series");
         };
         let x = x0..if x1 > x0 { x1 } else { x0 + 1.0 };
-        let warmup_end = match out.summary.warmup_s / unit {
+        let warmup_end = match out.summary.warmup_s / unit.seconds {
             w if w.is_finite() => w,
             _ => 0.0,
         };
         let load = vec![
-            column("users", C_BLUE, rows, unit, |r| r.users),
-            column("requests in flight", C_PURPLE, rows, unit, |r| r.in_flight),
-            column("requests pending", C_RED, rows, unit, |r| r.pending),
+            Line::column("users", C_BLUE, (rows, unit), 1.0, |r| r.users),
+            Line::column("requests in flight", C_PURPLE, (rows, unit), 1.0, |r| {
+                r.in_flight
+            }),
+            Line::column("requests pending", C_RED, (rows, unit), 1.0, |r| r.pending),
         ];
         let percentiles: [(&str, &str, _, Column); 3] = [
             ("turn p50", "turn_p50", C_GREEN, |r| r.turn_p50_s),
@@ -92,7 +62,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
         ];
         let mut latency = Vec::new();
         for (label, check_name, colour, col) in percentiles {
-            latency.push(column(label, colour, rows, unit, col));
+            latency.push(Line::column(label, colour, (rows, unit), 1.0, col));
             let bound = out.summary.slo.checks.iter().find(|c| c.name == check_name);
             if let Some(b) = bound.filter(|b| b.target.is_finite()) {
                 let label = format!("SLO: {label} ≤ {} s", b.target);
@@ -105,21 +75,33 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
             .zip(colours)
             .map(|(cause, colour)| {
                 let label = cause.label().replace('_', " ");
-                column(&label, colour, rows, unit, errors_of(*cause))
+                Line::column(&label, colour, (rows, unit), 1.0, errors_of(*cause))
             })
             .filter(|l| l.points.iter().any(|p| p.1 > 0.0))
             .collect();
         if errors.is_empty() {
-            errors.push(column("no failed requests", C_GREY, rows, unit, |_| 0.0));
+            errors.push(Line::column(
+                "no failed requests",
+                C_GREY,
+                (rows, unit),
+                1.0,
+                |_| 0.0,
+            ));
         }
         let mut instances = vec![
-            column("ready", C_BLUE, rows, unit, |r| r.instances_ready),
-            column("starting", C_ORANGE, rows, unit, |r| r.instances_starting),
+            Line::column("ready", C_BLUE, (rows, unit), 1.0, |r| r.instances_ready),
+            Line::column("starting", C_ORANGE, (rows, unit), 1.0, |r| {
+                r.instances_starting
+            }),
         ];
         if rows.iter().any(|r| r.instance_crashes > 0.0) {
-            instances.push(column("crashes per interval", C_RED, rows, unit, |r| {
-                r.instance_crashes
-            }));
+            instances.push(Line::column(
+                "crashes per interval",
+                C_RED,
+                (rows, unit),
+                1.0,
+                |r| r.instance_crashes,
+            ));
         }
         let panels = [
             Panel {
@@ -151,7 +133,7 @@ pub(super) fn over_time(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
             },
             Panel {
                 y_desc: "instances",
-                x_desc: Some(x_desc),
+                x_desc: Some(unit.x_desc),
                 lines: instances,
                 y_floor: 1.0,
                 notes: Vec::new(),
@@ -169,9 +151,17 @@ mod tests {
 
     #[test]
     fn a_day_is_drawn_in_hours_and_an_hour_in_minutes() {
-        assert_eq!(time_unit(3600.0), (60.0, "simulated time (min)"));
-        assert_eq!(time_unit(3.0 * 3600.0).0, 60.0);
-        assert_eq!(time_unit(86_400.0), (3600.0, "simulated time (h)"));
+        let minutes = TimeUnit::for_span(3600.0);
+        assert_eq!(
+            (minutes.seconds, minutes.x_desc),
+            (60.0, "simulated time (min)")
+        );
+        assert_eq!(TimeUnit::for_span(3.0 * 3600.0).seconds, 60.0);
+        let hours = TimeUnit::for_span(86_400.0);
+        assert_eq!(
+            (hours.seconds, hours.x_desc),
+            (3600.0, "simulated time (h)")
+        );
     }
 
     #[test]

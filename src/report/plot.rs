@@ -28,6 +28,7 @@ use plotters::style::{FontStyle, register_font};
 use super::canvas::{Canvas, FONT_BYTES};
 use super::format::{money, money_tick, pct, secs, tick};
 use crate::metrics::TurnComponent;
+use crate::results::DAYS_PER_MONTH;
 use crate::results::{LatencySummary, MeasuredRequest, RunOutput, TimeSeriesRow};
 use crate::stats::Estimate;
 
@@ -57,8 +58,6 @@ pub(super) const SLOT: i32 = 100;
 const PANEL_LEGEND_WIDTH: Range<u32> = 170..400;
 /// Legend entry geometry: swatch from 12 to 36 px, label from 44 px.
 const LEGEND_TEXT_X: i32 = 44;
-/// Days in the month the cost chart quotes: a Julian year's twelfth (365.25 / 12).
-pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 
 /// Registers the embedded font under `sans-serif`, once per process.
 fn ensure_font() -> anyhow::Result<()> {
@@ -410,7 +409,7 @@ pub(super) struct Line {
 
 impl Line {
     /// A solid line from a time-series column (x in `unit`s, y scaled), NaN points dropped.
-    fn column(
+    pub(super) fn column(
         label: &str,
         colour: RGBColor,
         (rows, unit): (&[TimeSeriesRow], TimeUnit),
@@ -463,19 +462,31 @@ pub(super) struct Ticks {
     at: Vec<f64>,
 }
 
+/// Runs longer than this are drawn in hours.
+const HOURS_FROM_S: f64 = 3.0 * 3600.0;
+
 /// The unit of a time axis: seconds per unit and the axis description.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct TimeUnit {
-    seconds: f64,
-    x_desc: &'static str,
+pub(super) struct TimeUnit {
+    pub(super) seconds: f64,
+    pub(super) x_desc: &'static str,
 }
 
 impl TimeUnit {
-    /// The unit `over_time.png` uses for a run this long (minutes, or hours for long runs), so
-    /// a run's two charts over time read alike.
-    fn for_span(span_s: f64) -> TimeUnit {
-        let (seconds, x_desc) = super::over_time::time_unit(span_s);
-        TimeUnit { seconds, x_desc }
+    /// The unit of every chart over time for a run this long: minutes up to three hours,
+    /// hours beyond, so a run's charts over time read alike.
+    pub(super) fn for_span(span_s: f64) -> TimeUnit {
+        if span_s > HOURS_FROM_S {
+            TimeUnit {
+                seconds: 3600.0,
+                x_desc: "simulated time (h)",
+            }
+        } else {
+            TimeUnit {
+                seconds: 60.0,
+                x_desc: "simulated time (min)",
+            }
+        }
     }
 }
 
@@ -1078,10 +1089,7 @@ pub fn cost_breakdown(out: &RunOutput, path: &Path) -> anyhow::Result<()> {
     // Ascending, so the largest lands at the top of the y axis.
     rows.sort_by(|a, b| a.per_day.value.total_cmp(&b.per_day.value));
     let title = cost_title(cost.per_day.value, per_session);
-    let monthly = |e: &Estimate| Estimate {
-        value: e.value * DAYS_PER_MONTH,
-        ci95: e.ci95.map(|b| b * DAYS_PER_MONTH),
-    };
+    let monthly = |e: &Estimate| e.scaled(DAYS_PER_MONTH);
     render(path, &title, |area| {
         let top = finite_max(rows.iter().map(|r| drawn_end(&monthly(&r.per_day))));
         if rows.is_empty() || !top.is_some_and(|t| t > 0.0) {
