@@ -4,7 +4,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::interval_latencies::IntervalLatencies;
+use crate::interval_latencies::SparseLatencies;
 use crate::metrics::{
     AgentUsage, ErrorCause, LatencyStats, QUANTILES, SEGMENTS, TurnComponent, WindowLatencies,
 };
@@ -147,12 +147,12 @@ fn settle(x: f64) -> f64 {
 
 /// The replications' time series averaged bucket by bucket, except the turn percentiles and
 /// their sample count, which come from the bucket's turns pooled over replications.
-fn average_series(reps: &[ReplicationResult], pooled: &[IntervalLatencies]) -> Vec<TimeSeriesRow> {
+fn average_series(reps: &[ReplicationResult], pooled: &[SparseLatencies]) -> Vec<TimeSeriesRow> {
     let len = reps.iter().map(|r| r.timeseries.len()).min().unwrap_or(0);
     (0..len)
         .map(|i| {
-            let empty = IntervalLatencies::default();
-            let turns = &pooled.get(i).unwrap_or(&empty).turn;
+            let empty = SparseLatencies::default();
+            let turns = pooled.get(i).unwrap_or(&empty);
             let rows: Vec<&TimeSeriesRow> = reps.iter().map(|r| &r.timeseries[i]).collect();
             let mean = |f: fn(&TimeSeriesRow) -> f64| {
                 let v: Vec<f64> = rows

@@ -21,6 +21,11 @@ const BYTES_PER_MEMBER: f64 = 64.0;
 const BYTES_PER_INSTANCE: f64 = 4096.0;
 /// Bytes per time-series bucket, in a running world and in each replication's result.
 const BYTES_PER_BUCKET: f64 = 256.0;
+/// Bytes of one recorded latency bucket of a time-series bucket's turn histogram.
+const BYTES_PER_LATENCY_PAIR: f64 = 16.0;
+/// Most recorded latency buckets a time-series bucket keeps (two-digit HDR buckets a turn's
+/// latency can fall in, from a millisecond to an hour).
+const MAX_LATENCY_PAIRS: f64 = 2048.0;
 /// Bytes of one replication's result besides its time series (histograms, counters).
 const BYTES_PER_RESULT: f64 = 1024.0 * 1024.0;
 /// Events one request causes on average (routing, CPU bursts, LLM and datastore calls, ...).
@@ -86,13 +91,17 @@ pub fn estimate(e: &Experiment, threads: usize) -> Estimate {
         + f64::from(e.platform.min_instances) * BYTES_PER_INSTANCE
         + buckets * BYTES_PER_BUCKET;
     let at_once = replications.min(threads.max(1) as f64);
-    let memory = world * at_once + replications * (buckets * BYTES_PER_BUCKET + BYTES_PER_RESULT);
-
     let requests_per_session = f64::from(e.app.turns) + 1.0;
     let request_rate = match &w.arrivals {
         Some(arrivals) => peak_sessions_per_s(arrivals) * requests_per_session,
         None => users * CLOSED_REQUESTS_PER_USER_PER_S,
     };
+    // Each bucket's turn latencies, in every running replication and in the pool.
+    let latency_pairs = (request_rate * e.sample_interval.0).clamp(1.0, MAX_LATENCY_PAIRS);
+    let interval_latencies = buckets * latency_pairs * BYTES_PER_LATENCY_PAIR * (at_once + 1.0);
+    let memory = world * at_once
+        + replications * (buckets * BYTES_PER_BUCKET + BYTES_PER_RESULT)
+        + interval_latencies;
     // An experiment that reaches the budget passed validation, so its policy builds.
     let ticks = match crate::system::autoscaler::build(&e.platform.autoscaler) {
         Ok(Some(policy)) => horizon / policy.cadence().interval,
@@ -153,7 +162,7 @@ impl Budget {
 }
 
 /// How the memory estimate is made, for error messages.
-const MEMORY_ARITHMETIC: &str = "512 B per user, 64 B per distinct user, 4 KiB per warm instance and 256 B per time-series bucket in each running replication, plus 1 MiB and the time series of each replication's result";
+const MEMORY_ARITHMETIC: &str = "512 B per user, 64 B per distinct user, 4 KiB per warm instance and 256 B per time-series bucket in each running replication, plus 1 MiB and the time series of each replication's result, plus up to 2,048 latency pairs of 16 B per time-series bucket (one per request in it) in each running replication and in the pool";
 /// How the event estimate is made, for error messages.
 const EVENTS_ARITHMETIC: &str = "per replication: horizon / autoscaler interval, the time-series buckets, and 30 per request at the peak request rate";
 

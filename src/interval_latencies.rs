@@ -1,11 +1,11 @@
 //! Latency distributions per time-series bucket, for the over-time view.
 //!
-//! Each bucket of the time series keeps the latencies of the turns completed in it and of
-//! every request (turn, start, welcome or close, ok or failed) finished in it. A replication
-//! records a bucket into one live HDR histogram of two significant digits (1 % resolution),
-//! and when the bucket closes keeps only its recorded HDR buckets, `(value, count)` ascending,
-//! so a bucket costs at most a few thousand pairs however many requests it saw, and a day in
-//! one-minute buckets stays a few MB. Buckets of different replications are pooled by adding
+//! Each bucket of the time series keeps the latencies of the turns completed in it. A
+//! replication records a bucket into one live HDR histogram of two significant digits (1 %
+//! resolution), and when the bucket closes keeps only its recorded HDR buckets, `(value,
+//! count)` ascending: at most one pair per turn, and at most about 2,000 however many turns
+//! the bucket saw (16 bytes each). A day in one-minute buckets stays a few MB; the run's
+//! budget (`budget.rs`) counts them. Buckets of different replications are pooled by adding
 //! their counts bucket by bucket (exact: they share the HDR buckets), so a per-interval
 //! percentile is one of the pooled distribution, not an average of percentiles.
 
@@ -89,27 +89,10 @@ impl SparseLatencies {
     }
 }
 
-/// The latencies of one time-series bucket.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IntervalLatencies {
-    /// Turns completed in the bucket.
-    pub turn: SparseLatencies,
-    /// Requests of every kind finished in the bucket, ok or failed.
-    pub request: SparseLatencies,
-}
-
-impl IntervalLatencies {
-    /// Adds `other`'s samples.
-    pub fn add(&mut self, other: &IntervalLatencies) {
-        self.turn.add(&other.turn);
-        self.request.add(&other.request);
-    }
-}
-
 /// Adds the buckets of `other` to those of `pooled`, bucket by bucket.
-pub fn pool(pooled: &mut Vec<IntervalLatencies>, other: &[IntervalLatencies]) {
+pub fn pool(pooled: &mut Vec<SparseLatencies>, other: &[SparseLatencies]) {
     if pooled.len() < other.len() {
-        pooled.resize_with(other.len(), IntervalLatencies::default);
+        pooled.resize_with(other.len(), SparseLatencies::default);
     }
     for (p, o) in pooled.iter_mut().zip(other) {
         p.add(o);
@@ -167,20 +150,14 @@ mod tests {
     #[test]
     fn an_empty_bucket_has_no_quantile() {
         assert!(SparseLatencies::default().quantile(0.95).is_nan());
-        let mut buckets = vec![IntervalLatencies::default()];
+        let mut buckets = vec![SparseLatencies::default()];
         pool(
             &mut buckets,
-            &[
-                IntervalLatencies::default(),
-                IntervalLatencies {
-                    turn: sparse(&[1.0]),
-                    request: sparse(&[1.0, 2.0]),
-                },
-            ],
+            &[SparseLatencies::default(), sparse(&[1.0, 2.0])],
         );
         assert_eq!(buckets.len(), 2);
-        assert_eq!(buckets[1].request.count(), 2);
-        let median = buckets[1].turn.quantile(0.5);
+        assert_eq!(buckets[1].count(), 2);
+        let median = buckets[1].quantile(0.5);
         assert!((1.0..1.01).contains(&median), "{median}");
     }
 }

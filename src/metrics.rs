@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::interval_latencies::{self, IntervalLatencies, SparseLatencies};
+use crate::interval_latencies::{self, SparseLatencies};
 use crate::results::{ErrorCounts, TimeSeriesRow};
 
 /// Largest recordable latency: one day, in microseconds.
@@ -299,7 +299,7 @@ pub struct WindowLatencies {
     /// Session-start latency.
     pub start: Histogram<u64>,
     /// Each time-series bucket's latencies (the whole horizon, not only the window).
-    pub intervals: Vec<IntervalLatencies>,
+    pub intervals: Vec<SparseLatencies>,
 }
 
 impl WindowLatencies {
@@ -595,11 +595,12 @@ pub struct TimeSeries {
     quotas: LlmQuotas,
     /// Latencies of the current bucket's turns and requests.
     live_turn: Histogram<u64>,
-    live_request: Histogram<u64>,
+    /// Requests of every kind finished in the current bucket.
+    requests: u64,
     /// Finished buckets.
     pub rows: Vec<TimeSeriesRow>,
     /// Finished buckets' latencies, one per row.
-    pub latencies: Vec<IntervalLatencies>,
+    pub latencies: Vec<SparseLatencies>,
 }
 
 impl TimeSeries {
@@ -617,7 +618,7 @@ impl TimeSeries {
             crashes: 0,
             quotas,
             live_turn: interval_latencies::live_histogram(),
-            live_request: interval_latencies::live_histogram(),
+            requests: 0,
             rows: Vec::with_capacity(buckets),
             latencies: Vec::with_capacity(buckets),
         }
@@ -638,8 +639,8 @@ impl TimeSeries {
 
     /// Counts a finished request (any kind, ok or failed) in the current bucket.
     #[inline]
-    pub fn request(&mut self, latency: f64) {
-        record_seconds(&mut self.live_request, latency);
+    pub fn request(&mut self) {
+        self.requests += 1;
     }
 
     /// Counts a request failed for `cause` in the current bucket.
@@ -667,10 +668,7 @@ impl TimeSeries {
         let start = now - dt;
         let errors = self.errors;
         let per_s = |cause: ErrorCause| errors[cause as usize] as f64 / dt;
-        let latencies = IntervalLatencies {
-            turn: SparseLatencies::of(&self.live_turn),
-            request: SparseLatencies::of(&self.live_request),
-        };
+        let latencies = SparseLatencies::of(&self.live_turn);
         self.rows.push(TimeSeriesRow {
             time_s: start,
             users: d.users / dt,
@@ -690,17 +688,17 @@ impl TimeSeries {
             llm_rpm_quota: self.quotas.rpm,
             llm_input_tokens_per_min: self.llm_input_tokens as f64 * 60.0 / dt,
             llm_tpm_quota: self.quotas.tpm,
-            requests_per_s: latencies.request.count() as f64 / dt,
+            requests_per_s: self.requests as f64 / dt,
             turns_per_s: self.turns as f64 / dt,
             turn_latency_mean_s: if self.turns > 0 {
                 self.turn_latency_sum / self.turns as f64
             } else {
                 f64::NAN
             },
-            turn_p50_s: latencies.turn.quantile(0.50),
-            turn_p95_s: latencies.turn.quantile(0.95),
-            turn_p99_s: latencies.turn.quantile(0.99),
-            turn_samples: latencies.turn.count() as f64,
+            turn_p50_s: latencies.quantile(0.50),
+            turn_p95_s: latencies.quantile(0.95),
+            turn_p99_s: latencies.quantile(0.99),
+            turn_samples: latencies.count() as f64,
             errors_per_s: self.errors.iter().sum::<u64>() as f64 / dt,
             no_instance_errors_per_s: per_s(ErrorCause::NoInstance),
             llm_quota_errors_per_s: per_s(ErrorCause::LlmQuota),
@@ -717,7 +715,7 @@ impl TimeSeries {
         self.llm_input_tokens = 0;
         self.crashes = 0;
         self.live_turn.reset();
-        self.live_request.reset();
+        self.requests = 0;
     }
 }
 
@@ -852,8 +850,8 @@ mod tests {
         g.now.capacity_vcpus = 4.0;
         ts.turn(2.0);
         ts.turn(4.0);
-        for latency in [2.0, 4.0, 0.5] {
-            ts.request(latency);
+        for _ in 0..3 {
+            ts.request();
         }
         ts.llm_call(1_000);
         ts.llm_call(500);
@@ -875,7 +873,7 @@ mod tests {
         assert_eq!(r.llm_rpm_quota, 60.0);
         assert!(r.llm_tpm_quota.is_nan());
         assert_eq!(r.instance_crashes, 1.0);
-        assert_eq!(ts.latencies[0].request.count(), 3);
+        assert_eq!(ts.latencies[0].count(), 2);
         // The next bucket starts empty.
         g.advance(20.0);
         ts.close_bucket(20.0, &g.integral);

@@ -217,7 +217,7 @@ impl World<'_> {
         let latency = now - created;
         let measured = self.rec.measures(created);
         let ok = error.is_none();
-        self.series.request(latency);
+        self.series.request();
         self.rec.record_completion(now, latency);
         if ok {
             self.request_succeeded(r, kind, session, created, measured);
